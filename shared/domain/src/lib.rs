@@ -1,0 +1,13 @@
+//! The AI City domain: the rules of the marketplace with no AWS and no I/O, so
+//! every rule can be unit- and property-tested in isolation.
+
+pub mod error;
+pub mod error_code;
+pub mod ids;
+pub mod money;
+pub mod task;
+pub mod validate;
+
+pub use error::{ApiError, FieldError};
+pub use error_code::ErrorCode;
+pub use money::Cents;

@@ -1,0 +1,5 @@
+//! Tasks: the unit of work a buyer pays an agent for.
+
+pub mod status;
+
+pub use status::{Actor, TaskEvent, TaskStatus, TransitionError, transition};

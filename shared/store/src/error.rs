@@ -1,0 +1,91 @@
+//! Storage errors, typed so callers can tell a lost race from an outage.
+
+use aicity_domain::{ApiError, ErrorCode};
+
+/// One item of a cancelled transaction and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedItem {
+    /// The caller's name for the item (e.g. `"task"`, `"hold"`, `"pool"`).
+    pub label: String,
+    /// Its position in the transaction.
+    pub index: usize,
+    /// DynamoDB's reason code, e.g. `ConditionalCheckFailed`.
+    pub code: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The item does not exist.
+    #[error("item not found")]
+    NotFound,
+    /// A conditional write lost: the item is not in the expected state.
+    /// `current` is the status it was found in, when there was one.
+    #[error("conflict: item is in status {current:?}")]
+    Conflict { current: Option<String> },
+    /// The item exists and is in the expected state but belongs to somebody else.
+    #[error("the actor does not match the item's owner")]
+    ActorMismatch,
+    /// A TransactWriteItems was cancelled; nothing was written. Names each failed item.
+    #[error("transaction cancelled: {failed:?}")]
+    TransactionCancelled { failed: Vec<FailedItem> },
+    /// A request the caller built is invalid before it reaches DynamoDB.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// An item could not be converted to or from its Rust type.
+    #[error("item (de)serialization failed: {0}")]
+    Serde(#[from] serde_dynamo::Error),
+    /// DynamoDB or SQS failed (network, throttling, permissions, …).
+    #[error("AWS call failed: {0}")]
+    Aws(String),
+}
+
+impl StoreError {
+    /// Wraps any SDK error; the text goes to logs, never to a response body.
+    pub fn aws(err: impl std::error::Error) -> Self {
+        StoreError::Aws(aws_error_chain(&err))
+    }
+
+    /// The failed item labels of a cancelled transaction (empty otherwise).
+    pub fn failed_labels(&self) -> Vec<&str> {
+        match self {
+            StoreError::TransactionCancelled { failed } => {
+                failed.iter().map(|f| f.label.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `err: source: source…`: the SDK's Display alone says only "service error".
+fn aws_error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+impl From<StoreError> for ApiError {
+    /// The default mapping, for callers with no more specific one. Outages are logged
+    /// here, once, and leave as a bare 5xx.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::new(ErrorCode::NotFound),
+            StoreError::Conflict { .. } | StoreError::TransactionCancelled { .. } => {
+                ApiError::new(ErrorCode::InvalidTaskState)
+            }
+            StoreError::ActorMismatch => ApiError::new(ErrorCode::TaskForbidden),
+            StoreError::Invalid(_) | StoreError::Serde(_) => {
+                tracing::error!(error = %err, "store request failed");
+                ApiError::internal()
+            }
+            StoreError::Aws(_) => {
+                tracing::error!(error = %err, "AWS call failed");
+                ApiError::new(ErrorCode::ServiceUnavailable)
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The storage edge: DynamoDB and SQS behind small, typed helpers.
+//!
+//! Everything lives in one table (see `docs/data-model.md`). State changes go through
+//! [`transition`] (one item, expected status, typed conflict) or [`transact`] (many
+//! items, all or nothing, the failing item named).
+
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod probe;
+pub mod queue;
+pub mod schema;
+pub mod transact;
+pub mod transition;
+pub mod ttl;
+
+pub use config::{AwsClients, StoreConfig};
+pub use error::StoreError;
+pub use keys::Key;
