@@ -4,6 +4,8 @@
 //! `make test` starts one and sets `AWS_ENDPOINT_URL`; each test makes its own
 //! uniquely named resources from `infra/template.yaml`, so tests run in parallel.
 
+pub mod invoke;
+
 use std::path::PathBuf;
 
 use aicity_local::resources::{self, Resources};

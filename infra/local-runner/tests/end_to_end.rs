@@ -1,0 +1,278 @@
+//! The local runner end to end over the emulator: template → tables and queues →
+//! HTTP gateway → function → DynamoDB → SQS → poller → consumer → DynamoDB.
+//!
+//! Functions run in-process through lambda_http's own adapter; everything else is
+//! real: the emulator, HTTP on a socket, SQS receives, deletes, visibility timeouts
+//! and the redrive to the dead-letter queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aicity_local::runner::{self, Clients, Running, RunnerConfig};
+use aicity_local::template::Template;
+use aicity_testkit::invoke::InProcess;
+use canary::Canary;
+use health::Health;
+use serde_json::{Value, json};
+
+/// Starts the runner for `template` with the project's functions in-process.
+async fn start(template: Template) -> (Running, InProcess, aicity_store::AwsClients) {
+    let clients = aicity_testkit::clients().await;
+    let runner_clients = Clients {
+        dynamodb: clients.dynamodb.clone(),
+        sqs: clients.sqs.clone(),
+        region: "us-east-1".into(),
+    };
+    // Provision first so the functions' environment can be resolved, exactly as
+    // `make dev` writes the env file before starting the functions.
+    let resources = aicity_testkit::fresh_resources(&clients, &template).await;
+    let env = runner::shared_environment(&template, &resources).unwrap();
+    let health = Arc::new(Health {
+        clients: clients.clone(),
+        table: env["TABLE_NAME"].clone(),
+        canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
+    });
+    let canary = Arc::new(Canary {
+        clients: clients.clone(),
+        table: env["TABLE_NAME"].clone(),
+        canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
+    });
+    let functions = InProcess::new()
+        .http("health", move |request| {
+            let health = health.clone();
+            async move { health::handle(&health, request).await }
+        })
+        .event("canary", move |event| {
+            let canary = canary.clone();
+            async move { canary::handle(&canary, event).await }
+        });
+    let running = runner::start(
+        &runner_clients,
+        RunnerConfig {
+            template,
+            prefix: resources.stack_name.clone() + "-",
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            invoker: Arc::new(functions.clone()),
+            invoke_grace: Duration::from_secs(5),
+            sqs_wait_seconds: 1,
+        },
+    )
+    .await
+    .expect("runner starts");
+    assert_eq!(running.resources.tables, resources.tables, "same resources reused");
+    (running, functions, clients)
+}
+
+async fn get_json(url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = reqwest::get(url).await.expect("GET");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.expect("JSON body"))
+}
+
+/// Polls `check` until it returns Some, or fails after `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_health_route_answers_with_the_success_envelope_through_the_gateway() {
+    let (running, functions, _) = start(aicity_testkit::template()).await;
+    let (status, headers, body) = get_json(&format!("{}/api/v1/health", running.base_url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["data"]["status"], "ok");
+    assert_eq!(body["data"]["checks"]["dynamodb"]["status"], "ok");
+    assert_eq!(body["data"]["canary"], Value::Null);
+    assert!(headers["x-request-id"].to_str().unwrap().len() > 5);
+    assert_eq!(functions.calls("health"), 1);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_bad_ids_get_the_error_envelope() {
+    let (running, _, _) = start(aicity_testkit::template()).await;
+    let (status, _, body) = get_json(&format!("{}/api/v1/no-such-thing", running.base_url)).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, json!({"success": false, "error": {"code": "NOT_FOUND", "message": "Not found", "details": {}}}));
+
+    let (status, _, body) =
+        get_json(&format!("{}/api/v1/health/probes/not-an-id", running.base_url)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "probeId");
+}
+
+#[tokio::test]
+async fn a_probe_travels_through_the_queue_and_is_recorded_once() {
+    let (running, functions, _) = start(aicity_testkit::template()).await;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/api/v1/health/probes", running.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["success"], true, "{created}");
+    assert_eq!(created["data"]["status"], "sent");
+    let probe_id = created["data"]["probeId"].as_str().unwrap().to_owned();
+
+    let url = format!("{}/api/v1/health/probes/{probe_id}", running.base_url);
+    let probe = eventually(Duration::from_secs(30), "the probe to be received", || async {
+        let (_, _, body) = get_json(&url).await;
+        (body["data"]["status"] == "received").then_some(body["data"].clone())
+    })
+    .await;
+    assert!(probe["receivedAt"].is_string());
+    assert!(functions.calls("canary") >= 1);
+
+    let (_, _, health) = get_json(&format!("{}/api/v1/health", running.base_url)).await;
+    assert_eq!(health["data"]["canary"]["lastProbeId"], probe_id.as_str());
+}
+
+#[tokio::test]
+async fn poison_messages_are_retried_then_dead_lettered_while_good_ones_succeed() {
+    // Shorter timings than production so the redrive happens within the test.
+    let mut template = aicity_testkit::template();
+    let queue = template
+        .queues
+        .iter_mut()
+        .find(|q| q.logical_id == "CanaryQueue")
+        .unwrap();
+    queue.visibility_timeout = Some(1);
+    queue.redrive.as_mut().unwrap().1 = 2;
+    let (running, _, clients) = start(template).await;
+    let canary_queue = running.resources.queue("CanaryQueue").unwrap().clone();
+
+    // One poison message and one good probe.
+    clients
+        .sqs
+        .send_message()
+        .queue_url(&canary_queue.url)
+        .message_body("this is not a probe")
+        .send()
+        .await
+        .unwrap();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/health/probes", running.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let probe_id = created["data"]["probeId"].as_str().unwrap().to_owned();
+
+    let dead_letter_url = canary_queue.dead_letter_url.clone().unwrap();
+    let dead = eventually(Duration::from_secs(40), "the poison message in the DLQ", || {
+        let sqs = clients.sqs.clone();
+        let url = dead_letter_url.clone();
+        async move {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            received.messages.unwrap_or_default().into_iter().next()
+        }
+    })
+    .await;
+    assert_eq!(dead.body(), Some("this is not a probe"));
+    let receives: u32 = dead
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(receives >= 2, "delivered {receives} times before dead-lettering");
+
+    let (_, _, probe) =
+        get_json(&format!("{}/api/v1/health/probes/{probe_id}", running.base_url)).await;
+    assert_eq!(probe["data"]["status"], "received", "the good message was not held back");
+}
+
+#[tokio::test]
+async fn the_schedule_starts_a_probe_that_the_consumer_records() {
+    let (running, functions, clients) = start(aicity_testkit::template()).await;
+    let schedule = running
+        .schedules
+        .iter()
+        .find(|s| s.function == "canary")
+        .expect("the template schedules the canary");
+    assert_eq!(schedule.period, Duration::from_secs(300));
+
+    assert_eq!(functions.calls("canary"), 0, "nothing fires before the first period");
+    aicity_local::schedule::fire(running.invoker.as_ref(), schedule, "us-east-1").await;
+    let table = running.resources.tables["Table"].clone();
+    let summary = eventually(Duration::from_secs(30), "the scheduled probe", || {
+        let db = clients.dynamodb.clone();
+        let table = table.clone();
+        async move { aicity_store::probe::summary(&db, &table).await.unwrap() }
+    })
+    .await;
+    let probe = aicity_store::probe::get(&clients.dynamodb, &table, &summary.last_probe_id)
+        .await
+        .unwrap();
+    assert_eq!(probe.source, aicity_store::probe::ProbeSource::Schedule);
+}
+
+#[test]
+fn the_template_table_matches_the_store_schema() {
+    use aicity_store::schema;
+    let template = aicity_testkit::template();
+    let table = template.tables.iter().find(|t| t.logical_id == "Table").unwrap();
+    let keys: Vec<_> = table.keys.iter().map(|k| (k.attribute.as_str(), k.hash)).collect();
+    assert_eq!(keys, [(schema::PK, true), (schema::SK, false)]);
+    assert_eq!(table.ttl_attribute.as_deref(), Some(schema::TTL_ATTRIBUTE));
+    let indexes: Vec<_> = table
+        .indexes
+        .iter()
+        .map(|i| (i.name.as_str(), i.keys[0].attribute.as_str(), i.keys[1].attribute.as_str()))
+        .collect();
+    let expected: Vec<_> = schema::INDEXES.iter().map(|g| (g.name, g.pk, g.sk)).collect();
+    assert_eq!(indexes, expected);
+}
+
+#[test]
+fn every_function_gets_its_template_environment() {
+    let template = aicity_testkit::template();
+    let mut resources = aicity_local::resources::Resources {
+        region: "us-east-1".into(),
+        ..Default::default()
+    };
+    resources.parameters = template.parameters.clone();
+    resources.tables.insert("Table".into(), "local-Table".into());
+    for queue in &template.queues {
+        resources.queues.insert(
+            queue.logical_id.clone(),
+            aicity_local::resources::QueueInfo {
+                name: queue.logical_id.clone(),
+                url: format!("http://sqs/{}", queue.logical_id),
+                arn: format!("arn:aws:sqs:us-east-1:123456789012:{}", queue.logical_id),
+                visibility_timeout: 30,
+                max_receive_count: None,
+                dead_letter_url: None,
+            },
+        );
+    }
+    let env = runner::shared_environment(&template, &resources).unwrap();
+    assert_eq!(env["TABLE_NAME"], "local-Table");
+    assert_eq!(env["CANARY_QUEUE_URL"], "http://sqs/CanaryQueue");
+    assert_eq!(env["RUST_LOG"], "info");
+    assert!(runner::env_file(&env).contains("TABLE_NAME=local-Table\n"));
+}
