@@ -5,64 +5,13 @@
 //! real: the emulator, HTTP on a socket, SQS receives, deletes, visibility timeouts
 //! and the redrive to the dead-letter queue.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aicity_local::runner::{self, Clients, Running, RunnerConfig};
-use aicity_local::template::Template;
-use aicity_testkit::invoke::InProcess;
-use canary::Canary;
-use health::Health;
-use serde_json::{Value, json};
+mod common;
 
-/// Starts the runner for `template` with the project's functions in-process.
-async fn start(template: Template) -> (Running, InProcess, aicity_store::AwsClients) {
-    let clients = aicity_testkit::clients().await;
-    let runner_clients = Clients {
-        dynamodb: clients.dynamodb.clone(),
-        sqs: clients.sqs.clone(),
-        region: "us-east-1".into(),
-    };
-    // Provision first so the functions' environment can be resolved, exactly as
-    // `make dev` writes the env file before starting the functions.
-    let resources = aicity_testkit::fresh_resources(&clients, &template).await;
-    let env = runner::shared_environment(&template, &resources).unwrap();
-    let health = Arc::new(Health {
-        clients: clients.clone(),
-        table: env["TABLE_NAME"].clone(),
-        canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
-    });
-    let canary = Arc::new(Canary {
-        clients: clients.clone(),
-        table: env["TABLE_NAME"].clone(),
-        canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
-    });
-    let functions = InProcess::new()
-        .http("health", move |request| {
-            let health = health.clone();
-            async move { health::handle(&health, request).await }
-        })
-        .event("canary", move |event| {
-            let canary = canary.clone();
-            async move { canary::handle(&canary, event).await }
-        });
-    let running = runner::start(
-        &runner_clients,
-        RunnerConfig {
-            template,
-            prefix: resources.stack_name.clone() + "-",
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            invoker: Arc::new(functions.clone()),
-            invoke_grace: Duration::from_secs(5),
-            sqs_wait_seconds: 1,
-        },
-    )
-    .await
-    .expect("runner starts");
-    assert_eq!(running.resources.tables, resources.tables, "same resources reused");
-    (running, functions, clients)
-}
+use aicity_local::runner;
+use common::start;
+use serde_json::{Value, json};
 
 async fn get_json(url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
     let response = reqwest::get(url).await.expect("GET");
