@@ -14,8 +14,7 @@ fi
 log "emulator: $AWS_ENDPOINT_URL"
 
 log "template lint (cfn-lint, sam validate --lint)"
-"$VENV/bin/cfn-lint" "$ROOT/infra/template.yaml"
-"$VENV/bin/sam" validate --lint --template "$ROOT/infra/template.yaml" >/dev/null
+"$ROOT/scripts/lint-template.sh" >/dev/null
 
 cd "$ROOT"
 if cargo nextest --version >/dev/null 2>&1; then

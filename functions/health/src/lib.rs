@@ -75,9 +75,12 @@ async fn send_probe(deps: &Health) -> Result<Response<Body>, ApiError> {
 }
 
 async fn get_probe(deps: &Health, request: &Request) -> Result<Response<Body>, ApiError> {
-    let id: ProbeId = path_param(request, "probeId")?
-        .parse()
-        .map_err(|e: aicity_domain::ids::InvalidId| ApiError::invalid_field("probeId", e.to_string()))?;
+    let id: ProbeId =
+        path_param(request, "probeId")?
+            .parse()
+            .map_err(|e: aicity_domain::ids::InvalidId| {
+                ApiError::invalid_field("probeId", e.to_string())
+            })?;
     match probe::get(&deps.clients.dynamodb, &deps.table, &id).await {
         Ok(probe) => ok(probe),
         Err(StoreError::NotFound) => Err(ApiError::with_message(

@@ -28,6 +28,9 @@ enum Segment {
     Greedy(String),
 }
 
+/// How specific a match is: (literal segments, not greedy, named method). Higher wins.
+type Rank = (usize, usize, bool);
+
 /// One `METHOD /path` of the HttpApi and the function behind it.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -43,13 +46,15 @@ impl Route {
         let segments = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => match name.strip_suffix('+') {
-                    Some(greedy) => Segment::Greedy(greedy.to_owned()),
-                    None => Segment::Param(name.to_owned()),
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => match name.strip_suffix('+') {
+                        Some(greedy) => Segment::Greedy(greedy.to_owned()),
+                        None => Segment::Param(name.to_owned()),
+                    },
+                    None => Segment::Literal(s.to_owned()),
                 },
-                None => Segment::Literal(s.to_owned()),
-            })
+            )
             .collect();
         let route_key = format!("{} {path}", if method == "ANY" { "ANY" } else { &method });
         Self {
@@ -63,7 +68,7 @@ impl Route {
     /// The path parameters if `path` matches, and how specific the match is: API
     /// Gateway prefers literal segments over parameters over a greedy tail, and a
     /// named method over ANY.
-    fn matches(&self, method: &str, path: &str) -> Option<(BTreeMap<String, String>, (usize, usize, bool))> {
+    fn matches(&self, method: &str, path: &str) -> Option<(BTreeMap<String, String>, Rank)> {
         if self.method != "ANY" && self.method != method {
             return None;
         }
@@ -117,7 +122,10 @@ pub fn find_route<'a>(
 ) -> Option<(&'a Route, BTreeMap<String, String>)> {
     routes
         .iter()
-        .filter_map(|r| r.matches(method, path).map(|(params, rank)| (r, params, rank)))
+        .filter_map(|r| {
+            r.matches(method, path)
+                .map(|(params, rank)| (r, params, rank))
+        })
         .max_by_key(|(_, _, rank)| *rank)
         .map(|(r, params, _)| (r, params))
 }
@@ -245,7 +253,10 @@ pub fn http_response(output: Value) -> Response<Body> {
     let Some(status) = status else {
         return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error");
     };
-    let body = object.get("body").and_then(Value::as_str).unwrap_or_default();
+    let body = object
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let body = if object.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
         match BASE64.decode(body) {
             Ok(bytes) => bytes,
@@ -268,8 +279,15 @@ pub fn http_response(output: Value) -> Response<Body> {
     }
     let multi = object.get("multiValueHeaders").and_then(Value::as_object);
     for (name, values) in multi.into_iter().flatten() {
-        let Ok(name) = axum::http::HeaderName::from_bytes(name.as_bytes()) else { continue };
-        for value in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let Ok(name) = axum::http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        for value in values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.append(name.clone(), value);
             }
@@ -400,7 +418,13 @@ mod tests {
         let event = api_gateway_event(
             route,
             &params,
-            &IncomingRequest { method: "GET", uri: &uri, headers: &headers, body: b"", source_ip: "127.0.0.1".into() },
+            &IncomingRequest {
+                method: "GET",
+                uri: &uri,
+                headers: &headers,
+                body: b"",
+                source_ip: "127.0.0.1".into(),
+            },
         );
         assert_eq!(event["routeKey"], "GET /api/v1/tasks/{id}");
         assert_eq!(event["pathParameters"]["id"], "t1");
@@ -429,5 +453,4 @@ mod tests {
         assert_eq!(http_response(json!({"statusCode": "x"})).status(), 502);
         assert_eq!(http_response(json!({"plain": true})).status(), 200);
     }
-
 }

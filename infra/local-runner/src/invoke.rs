@@ -82,7 +82,10 @@ impl Invoker for InvokeApi {
                 function: function.to_owned(),
                 reason,
             };
-            let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base_url);
+            let url = format!(
+                "{}/2015-03-31/functions/{function}/invocations",
+                self.base_url
+            );
             let response = self
                 .client
                 .post(url)
@@ -93,7 +96,10 @@ impl Invoker for InvokeApi {
                 .map_err(|e| unreachable(e.to_string()))?;
             let status = response.status().as_u16();
             let flagged = response.headers().contains_key("x-amz-function-error");
-            let body = response.bytes().await.map_err(|e| unreachable(e.to_string()))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
             if let Some(err) = function_error(function, status, flagged, &body) {
                 return Err(err);
             }
@@ -114,7 +120,11 @@ mod tests {
     fn recognises_both_error_styles() {
         let body = br#"{"errorType":"Boom","errorMessage":"bad"}"#;
         match function_error("f", 500, false, body) {
-            Some(InvokeError::Function { error_type, message, .. }) => {
+            Some(InvokeError::Function {
+                error_type,
+                message,
+                ..
+            }) => {
                 assert_eq!((error_type.as_str(), message.as_str()), ("Boom", "bad"));
             }
             other => panic!("{other:?}"),

@@ -4,19 +4,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aicity_local::invoke::InvokeApi;
+use aicity_local::resources;
 use aicity_local::runner::{self, Clients, RunnerConfig, anyhow_like};
 use aicity_local::template::Template;
-use aicity_local::resources;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(about = "Run the SAM template locally: emulator resources, HTTP API, queue pollers, schedules")]
+#[command(
+    about = "Run the SAM template locally: emulator resources, HTTP API, queue pollers, schedules"
+)]
 struct Cli {
     /// The SAM template.
     #[arg(long, default_value = "infra/template.yaml", global = true)]
     template: PathBuf,
     /// Prefix of every table and queue name.
-    #[arg(long, env = "AICITY_LOCAL_PREFIX", default_value = "aicity-local-", global = true)]
+    #[arg(
+        long,
+        env = "AICITY_LOCAL_PREFIX",
+        default_value = "aicity-local-",
+        global = true
+    )]
     prefix: String,
     #[command(subcommand)]
     command: Command,
@@ -35,7 +42,11 @@ enum Command {
         #[arg(long, env = "AICITY_LOCAL_LISTEN", default_value = "127.0.0.1:4000")]
         listen: SocketAddr,
         /// The Lambda Invoke API (`cargo lambda watch`).
-        #[arg(long, env = "AICITY_LOCAL_INVOKE_URL", default_value = "http://127.0.0.1:9000")]
+        #[arg(
+            long,
+            env = "AICITY_LOCAL_INVOKE_URL",
+            default_value = "http://127.0.0.1:9000"
+        )]
         invoke_url: String,
         /// Extra seconds an invocation may take: the first call of a function compiles it.
         #[arg(long, default_value_t = 600)]
@@ -53,8 +64,7 @@ enum Command {
 async fn main() -> anyhow_like::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
         .init();
@@ -76,7 +86,10 @@ async fn main() -> anyhow_like::Result<()> {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&env_file, runner::env_file(&environment))?;
-            println!("provisioned; functions' environment in {}", env_file.display());
+            println!(
+                "provisioned; functions' environment in {}",
+                env_file.display()
+            );
         }
         Command::Serve {
             listen,

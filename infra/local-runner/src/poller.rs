@@ -144,7 +144,11 @@ pub async fn poll_once(
         .map(|m| sqs_record(m, &source.queue.arn, region))
         .collect();
     let failed: HashSet<String> = match invoker
-        .invoke(&source.function, json!({ "Records": records }), source.timeout)
+        .invoke(
+            &source.function,
+            json!({ "Records": records }),
+            source.timeout,
+        )
         .await
     {
         Ok(output) if source.report_batch_item_failures => failed_ids(&output, &ids),
@@ -193,7 +197,12 @@ pub async fn run(
     loop {
         match poll_once(&sqs, invoker.as_ref(), &source, &region, wait_seconds).await {
             Ok(outcome) if outcome.received > 0 => {
-                tracing::info!(function = source.function, queue = source.queue.name, ?outcome, "batch");
+                tracing::info!(
+                    function = source.function,
+                    queue = source.queue.name,
+                    ?outcome,
+                    "batch"
+                );
             }
             // An empty receive: long polling already waited, unless disabled.
             Ok(_) if wait_seconds == 0 => tokio::time::sleep(Duration::from_millis(200)).await,

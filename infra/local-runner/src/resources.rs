@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -109,7 +109,9 @@ impl Resources {
                 _ => {}
             }
         }
-        Err(ResourceError::Unresolved(format!("!GetAtt {id}.{attribute}")))
+        Err(ResourceError::Unresolved(format!(
+            "!GetAtt {id}.{attribute}"
+        )))
     }
 
     /// `${Name}` and `${Name.Attribute}` references inside a string.
@@ -123,7 +125,9 @@ impl Resources {
                 .ok_or_else(|| ResourceError::Invalid(format!("unclosed ${{ in {text}")))?;
             let name = &rest[start + 2..start + end];
             let value = match name.split_once('.') {
-                Some((id, attribute)) if !id.starts_with("AWS::") => self.attribute(id, attribute)?,
+                Some((id, attribute)) if !id.starts_with("AWS::") => {
+                    self.attribute(id, attribute)?
+                }
                 _ => self.reference(name)?,
             };
             out.push_str(&value);
@@ -194,7 +198,11 @@ pub async fn provision(
 fn key_element(key: &KeyElement) -> Result<KeySchemaElement, ResourceError> {
     KeySchemaElement::builder()
         .attribute_name(&key.attribute)
-        .key_type(if key.hash { KeyType::Hash } else { KeyType::Range })
+        .key_type(if key.hash {
+            KeyType::Hash
+        } else {
+            KeyType::Range
+        })
         .build()
         .map_err(aws)
 }
@@ -206,7 +214,12 @@ pub async fn create_table(
     spec: &TableSpec,
     name: &str,
 ) -> Result<(), ResourceError> {
-    let exists = client.describe_table().table_name(name).send().await.is_ok();
+    let exists = client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok();
     if !exists {
         let mut request = client
             .create_table()
@@ -359,15 +372,26 @@ mod tests {
     #[test]
     fn resolves_refs_attributes_and_subs() {
         let r = resources();
-        assert_eq!(r.resolve(&Intrinsic::Ref("Table".into())).unwrap(), "local-Table");
-        assert_eq!(r.resolve(&Intrinsic::Ref("Q".into())).unwrap(), "http://sqs/local-Q");
-        assert_eq!(r.resolve(&Intrinsic::Ref("LogLevel".into())).unwrap(), "info");
         assert_eq!(
-            r.resolve(&Intrinsic::GetAtt("Table".into(), "Arn".into())).unwrap(),
+            r.resolve(&Intrinsic::Ref("Table".into())).unwrap(),
+            "local-Table"
+        );
+        assert_eq!(
+            r.resolve(&Intrinsic::Ref("Q".into())).unwrap(),
+            "http://sqs/local-Q"
+        );
+        assert_eq!(
+            r.resolve(&Intrinsic::Ref("LogLevel".into())).unwrap(),
+            "info"
+        );
+        assert_eq!(
+            r.resolve(&Intrinsic::GetAtt("Table".into(), "Arn".into()))
+                .unwrap(),
             "arn:aws:dynamodb:us-east-1:123456789012:table/local-Table"
         );
         assert_eq!(
-            r.resolve(&Intrinsic::Sub("${Q.QueueName} in ${AWS::Region}".into())).unwrap(),
+            r.resolve(&Intrinsic::Sub("${Q.QueueName} in ${AWS::Region}".into()))
+                .unwrap(),
             "local-Q in us-east-1"
         );
         assert!(r.resolve(&Intrinsic::Ref("Nope".into())).is_err());

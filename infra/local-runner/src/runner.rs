@@ -166,7 +166,11 @@ pub async fn start(clients: &Clients, config: RunnerConfig) -> anyhow_like::Resu
         }
     });
     for source in queues {
-        tracing::info!(function = source.function, queue = source.queue.name, "polling");
+        tracing::info!(
+            function = source.function,
+            queue = source.queue.name,
+            "polling"
+        );
         tasks.spawn(poller::run(
             clients.sqs.clone(),
             config.invoker.clone(),

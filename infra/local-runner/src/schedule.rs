@@ -49,9 +49,14 @@ pub struct Schedule {
 /// Fires once now.
 pub async fn fire(invoker: &dyn Invoker, schedule: &Schedule, region: &str) {
     let event = scheduled_event(&schedule.rule, region, OffsetDateTime::now_utc());
-    match invoker.invoke(&schedule.function, event, schedule.timeout).await {
+    match invoker
+        .invoke(&schedule.function, event, schedule.timeout)
+        .await
+    {
         Ok(output) => tracing::info!(rule = schedule.rule, %output, "schedule fired"),
-        Err(err) => tracing::warn!(rule = schedule.rule, error = %err, "scheduled invocation failed"),
+        Err(err) => {
+            tracing::warn!(rule = schedule.rule, error = %err, "scheduled invocation failed")
+        }
     }
 }
 
@@ -74,9 +79,15 @@ mod tests {
 
     #[test]
     fn parses_rates() {
-        assert_eq!(rate_period("rate(5 minutes)"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            rate_period("rate(5 minutes)"),
+            Some(Duration::from_secs(300))
+        );
         assert_eq!(rate_period("rate(1 hour)"), Some(Duration::from_secs(3600)));
-        assert_eq!(rate_period("rate(2 days)"), Some(Duration::from_secs(172_800)));
+        assert_eq!(
+            rate_period("rate(2 days)"),
+            Some(Duration::from_secs(172_800))
+        );
         assert_eq!(rate_period("rate(0 minutes)"), None);
         assert_eq!(rate_period("cron(0 12 * * ? *)"), None);
     }

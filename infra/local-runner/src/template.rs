@@ -135,16 +135,16 @@ impl Template {
             .and_then(Value::as_mapping)
             .ok_or_else(|| invalid("template has no Resources"))?;
         for (id, resource) in resources {
-            let id = id.as_str().ok_or_else(|| invalid("non-string resource id"))?;
+            let id = id
+                .as_str()
+                .ok_or_else(|| invalid("non-string resource id"))?;
             let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
             match resource.get("Type").and_then(Value::as_str) {
                 Some("AWS::DynamoDB::Table") => template.tables.push(parse_table(id, &props)?),
                 Some("AWS::SQS::Queue") => template.queues.push(parse_queue(id, &props)?),
-                Some("AWS::Serverless::Function") => {
-                    template
-                        .functions
-                        .push(parse_function(id, resource, &props, globals)?)
-                }
+                Some("AWS::Serverless::Function") => template
+                    .functions
+                    .push(parse_function(id, resource, &props, globals)?),
                 _ => {}
             }
         }
@@ -185,9 +185,9 @@ pub fn intrinsic(value: &Value) -> Result<Intrinsic, TemplateError> {
                 scalar(inner).ok_or_else(|| invalid("!Ref needs a name"))?,
             )),
             "GetAtt" => get_att(inner),
-            "Sub" => Ok(Intrinsic::Sub(
-                scalar(inner).ok_or_else(|| invalid("only the one-string form of !Sub is supported"))?,
-            )),
+            "Sub" => Ok(Intrinsic::Sub(scalar(inner).ok_or_else(|| {
+                invalid("only the one-string form of !Sub is supported")
+            })?)),
             other => Err(invalid(format!("unsupported intrinsic !{other}"))),
         };
     }
@@ -198,9 +198,11 @@ pub fn intrinsic(value: &Value) -> Result<Intrinsic, TemplateError> {
                 scalar(inner).ok_or_else(|| invalid("Ref needs a name"))?,
             )),
             Some("Fn::GetAtt") => get_att(inner),
-            Some("Fn::Sub") => Ok(Intrinsic::Sub(
-                scalar(inner).ok_or_else(|| invalid("only the one-string form of Fn::Sub is supported"))?,
-            )),
+            Some("Fn::Sub") => {
+                Ok(Intrinsic::Sub(scalar(inner).ok_or_else(|| {
+                    invalid("only the one-string form of Fn::Sub is supported")
+                })?))
+            }
             _ => Err(invalid(format!("unsupported value {value:?}"))),
         };
     }
@@ -218,14 +220,18 @@ fn get_att(inner: &Value) -> Result<Intrinsic, TemplateError> {
     };
     match parts.as_slice() {
         [resource, attribute] => Ok(Intrinsic::GetAtt(resource.clone(), attribute.clone())),
-        _ => Err(invalid(format!("GetAtt needs Resource.Attribute, got {inner:?}"))),
+        _ => Err(invalid(format!(
+            "GetAtt needs Resource.Attribute, got {inner:?}"
+        ))),
     }
 }
 
 fn logical_id_of(value: &Value, what: &str) -> Result<String, TemplateError> {
     match intrinsic(value)? {
         Intrinsic::Ref(id) | Intrinsic::GetAtt(id, _) => Ok(id),
-        other => Err(invalid(format!("{what} must reference a resource, got {other:?}"))),
+        other => Err(invalid(format!(
+            "{what} must reference a resource, got {other:?}"
+        ))),
     }
 }
 
@@ -304,9 +310,9 @@ fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec, TemplateError> {
     let redrive = match props.get("RedrivePolicy") {
         None => None,
         Some(policy) => {
-            let target = policy
-                .get("deadLetterTargetArn")
-                .ok_or_else(|| invalid(format!("{id}: RedrivePolicy without deadLetterTargetArn")))?;
+            let target = policy.get("deadLetterTargetArn").ok_or_else(|| {
+                invalid(format!("{id}: RedrivePolicy without deadLetterTargetArn"))
+            })?;
             let max = u32_field(policy, "maxReceiveCount")?
                 .ok_or_else(|| invalid(format!("{id}: RedrivePolicy without maxReceiveCount")))?;
             Some((logical_id_of(target, "deadLetterTargetArn")?, max))
@@ -330,7 +336,9 @@ fn environment(
         .and_then(|e| e.get("Variables"))
         .and_then(Value::as_mapping);
     for (name, value) in variables.into_iter().flatten() {
-        let name = name.as_str().ok_or_else(|| invalid("non-string variable name"))?;
+        let name = name
+            .as_str()
+            .ok_or_else(|| invalid("non-string variable name"))?;
         into.insert(name.to_owned(), intrinsic(value)?);
     }
     Ok(())
@@ -349,7 +357,10 @@ fn parse_function(
         .and_then(scalar)
         .ok_or_else(|| invalid(format!("{id}: Metadata.BuildProperties.Binary is required")))?;
     let timeout_seconds = u32_field(props, "Timeout")?
-        .or(globals.map(|g| u32_field(g, "Timeout")).transpose()?.flatten())
+        .or(globals
+            .map(|g| u32_field(g, "Timeout"))
+            .transpose()?
+            .flatten())
         .unwrap_or(3);
     let mut env = BTreeMap::new();
     environment(globals, &mut env)?;
@@ -367,7 +378,9 @@ fn parse_function(
         let field = |f: &str| event_props.get(f).and_then(scalar);
         match event.get("Type").and_then(Value::as_str) {
             Some("HttpApi") => events.push(EventSource::Http {
-                method: field("Method").unwrap_or_else(|| "ANY".into()).to_uppercase(),
+                method: field("Method")
+                    .unwrap_or_else(|| "ANY".into())
+                    .to_uppercase(),
                 path: field("Path").ok_or_else(|| invalid(format!("{id}.{name}: Path missing")))?,
                 name,
             }),
@@ -383,7 +396,9 @@ fn parse_function(
                     .get("FunctionResponseTypes")
                     .and_then(Value::as_sequence)
                     .is_some_and(|types| {
-                        types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                        types
+                            .iter()
+                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                     }),
                 name,
             }),
@@ -397,7 +412,9 @@ fn parse_function(
                     .unwrap_or(true),
                 name,
             }),
-            other => tracing::warn!(function = id, event = name, kind = ?other, "event type not run locally"),
+            other => {
+                tracing::warn!(function = id, event = name, kind = ?other, "event type not run locally")
+            }
         }
     }
     Ok(FunctionSpec {
@@ -465,14 +482,30 @@ Resources:
         assert_eq!(f.timeout_seconds, 7);
         assert_eq!(f.environment["TABLE_NAME"], Intrinsic::Ref("Table".into()));
         assert_eq!(f.environment["QUEUE_URL"], Intrinsic::Ref("Work".into()));
-        assert_eq!(f.environment["ARN"], Intrinsic::GetAtt("Work".into(), "Arn".into()));
+        assert_eq!(
+            f.environment["ARN"],
+            Intrinsic::GetAtt("Work".into(), "Arn".into())
+        );
         assert_eq!(f.environment["PLAIN"], Intrinsic::Literal("5".into()));
         assert_eq!(
             f.events,
             vec![
-                EventSource::Http { name: "Get".into(), method: "GET".into(), path: "/x/{id}".into() },
-                EventSource::Sqs { name: "Q".into(), queue: "Work".into(), batch_size: 5, report_batch_item_failures: true },
-                EventSource::Schedule { name: "Tick".into(), expression: "rate(1 minute)".into(), enabled: true },
+                EventSource::Http {
+                    name: "Get".into(),
+                    method: "GET".into(),
+                    path: "/x/{id}".into()
+                },
+                EventSource::Sqs {
+                    name: "Q".into(),
+                    queue: "Work".into(),
+                    batch_size: 5,
+                    report_batch_item_failures: true
+                },
+                EventSource::Schedule {
+                    name: "Tick".into(),
+                    expression: "rate(1 minute)".into(),
+                    enabled: true
+                },
             ]
         );
     }

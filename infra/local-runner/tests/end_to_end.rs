@@ -54,10 +54,16 @@ async fn unknown_routes_and_bad_ids_get_the_error_envelope() {
     let (running, _, _) = start(aicity_testkit::template()).await;
     let (status, _, body) = get_json(&format!("{}/api/v1/no-such-thing", running.base_url)).await;
     assert_eq!(status, 404);
-    assert_eq!(body, json!({"success": false, "error": {"code": "NOT_FOUND", "message": "Not found", "details": {}}}));
+    assert_eq!(
+        body,
+        json!({"success": false, "error": {"code": "NOT_FOUND", "message": "Not found", "details": {}}})
+    );
 
-    let (status, _, body) =
-        get_json(&format!("{}/api/v1/health/probes/not-an-id", running.base_url)).await;
+    let (status, _, body) = get_json(&format!(
+        "{}/api/v1/health/probes/not-an-id",
+        running.base_url
+    ))
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "probeId");
@@ -80,10 +86,14 @@ async fn a_probe_travels_through_the_queue_and_is_recorded_once() {
     let probe_id = created["data"]["probeId"].as_str().unwrap().to_owned();
 
     let url = format!("{}/api/v1/health/probes/{probe_id}", running.base_url);
-    let probe = eventually(Duration::from_secs(30), "the probe to be received", || async {
-        let (_, _, body) = get_json(&url).await;
-        (body["data"]["status"] == "received").then_some(body["data"].clone())
-    })
+    let probe = eventually(
+        Duration::from_secs(30),
+        "the probe to be received",
+        || async {
+            let (_, _, body) = get_json(&url).await;
+            (body["data"]["status"] == "received").then_some(body["data"].clone())
+        },
+    )
     .await;
     assert!(probe["receivedAt"].is_string());
     assert!(functions.calls("canary") >= 1);
@@ -126,33 +136,50 @@ async fn poison_messages_are_retried_then_dead_lettered_while_good_ones_succeed(
     let probe_id = created["data"]["probeId"].as_str().unwrap().to_owned();
 
     let dead_letter_url = canary_queue.dead_letter_url.clone().unwrap();
-    let dead = eventually(Duration::from_secs(40), "the poison message in the DLQ", || {
-        let sqs = clients.sqs.clone();
-        let url = dead_letter_url.clone();
-        async move {
-            let received = sqs
-                .receive_message()
-                .queue_url(url)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send()
-                .await
-                .unwrap();
-            received.messages.unwrap_or_default().into_iter().next()
-        }
-    })
+    let dead = eventually(
+        Duration::from_secs(40),
+        "the poison message in the DLQ",
+        || {
+            let sqs = clients.sqs.clone();
+            let url = dead_letter_url.clone();
+            async move {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                received.messages.unwrap_or_default().into_iter().next()
+            }
+        },
+    )
     .await;
     assert_eq!(dead.body(), Some("this is not a probe"));
     let receives: u32 = dead
         .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
         .unwrap()
         .parse()
         .unwrap();
-    assert!(receives >= 2, "delivered {receives} times before dead-lettering");
+    assert!(
+        receives >= 2,
+        "delivered {receives} times before dead-lettering"
+    );
 
-    let (_, _, probe) =
-        get_json(&format!("{}/api/v1/health/probes/{probe_id}", running.base_url)).await;
-    assert_eq!(probe["data"]["status"], "received", "the good message was not held back");
+    let (_, _, probe) = get_json(&format!(
+        "{}/api/v1/health/probes/{probe_id}",
+        running.base_url
+    ))
+    .await;
+    assert_eq!(
+        probe["data"]["status"], "received",
+        "the good message was not held back"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +192,11 @@ async fn the_schedule_starts_a_probe_that_the_consumer_records() {
         .expect("the template schedules the canary");
     assert_eq!(schedule.period, Duration::from_secs(300));
 
-    assert_eq!(functions.calls("canary"), 0, "nothing fires before the first period");
+    assert_eq!(
+        functions.calls("canary"),
+        0,
+        "nothing fires before the first period"
+    );
     aicity_local::schedule::fire(running.invoker.as_ref(), schedule, "us-east-1").await;
     let table = running.resources.tables["Table"].clone();
     let summary = eventually(Duration::from_secs(30), "the scheduled probe", || {
@@ -184,16 +215,33 @@ async fn the_schedule_starts_a_probe_that_the_consumer_records() {
 fn the_template_table_matches_the_store_schema() {
     use aicity_store::schema;
     let template = aicity_testkit::template();
-    let table = template.tables.iter().find(|t| t.logical_id == "Table").unwrap();
-    let keys: Vec<_> = table.keys.iter().map(|k| (k.attribute.as_str(), k.hash)).collect();
+    let table = template
+        .tables
+        .iter()
+        .find(|t| t.logical_id == "Table")
+        .unwrap();
+    let keys: Vec<_> = table
+        .keys
+        .iter()
+        .map(|k| (k.attribute.as_str(), k.hash))
+        .collect();
     assert_eq!(keys, [(schema::PK, true), (schema::SK, false)]);
     assert_eq!(table.ttl_attribute.as_deref(), Some(schema::TTL_ATTRIBUTE));
     let indexes: Vec<_> = table
         .indexes
         .iter()
-        .map(|i| (i.name.as_str(), i.keys[0].attribute.as_str(), i.keys[1].attribute.as_str()))
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.keys[0].attribute.as_str(),
+                i.keys[1].attribute.as_str(),
+            )
+        })
         .collect();
-    let expected: Vec<_> = schema::INDEXES.iter().map(|g| (g.name, g.pk, g.sk)).collect();
+    let expected: Vec<_> = schema::INDEXES
+        .iter()
+        .map(|g| (g.name, g.pk, g.sk))
+        .collect();
     assert_eq!(indexes, expected);
 }
 
@@ -205,7 +253,9 @@ fn every_function_gets_its_template_environment() {
         ..Default::default()
     };
     resources.parameters = template.parameters.clone();
-    resources.tables.insert("Table".into(), "local-Table".into());
+    resources
+        .tables
+        .insert("Table".into(), "local-Table".into());
     for queue in &template.queues {
         resources.queues.insert(
             queue.logical_id.clone(),

@@ -72,8 +72,7 @@ impl ApiError {
             [one] => format!("Invalid value for '{}': {}", one.field, one.message),
             _ => format!("{} fields failed validation", fields.len()),
         };
-        Self::with_message(ErrorCode::ValidationError, message)
-            .details(json!({ "fields": fields }))
+        Self::with_message(ErrorCode::ValidationError, message).details(json!({ "fields": fields }))
     }
 
     /// `VALIDATION_ERROR` for a single field.

@@ -556,9 +556,7 @@ mod tests {
     #[test]
     fn statuses_are_registered_client_or_server_errors() {
         // IANA-registered 4xx and 5xx statuses.
-        let registered = |s: u16| {
-            matches!(s, 400..=417 | 421..=426 | 428 | 429 | 431 | 451 | 500..=508 | 510 | 511)
-        };
+        let registered = |s: u16| matches!(s, 400..=417 | 421..=426 | 428 | 429 | 431 | 451 | 500..=508 | 510 | 511);
         for &code in ErrorCode::ALL {
             let s = code.http_status();
             assert!(registered(s), "{code} has status {s}");
@@ -589,7 +587,10 @@ mod tests {
             let Some(index) = ORDER.iter().position(|&d| d == district) else {
                 panic!("{code} has unknown district {district:?}");
             };
-            assert!(index >= current, "{code} ({district}) breaks the district order");
+            assert!(
+                index >= current,
+                "{code} ({district}) breaks the district order"
+            );
             current = index;
         }
     }
@@ -598,9 +599,18 @@ mod tests {
     fn default_messages_are_short_plain_sentences() {
         for &code in ErrorCode::ALL {
             let message = code.default_message();
-            assert!(!message.is_empty() && message.len() <= 80, "{code}: {message:?}");
-            assert!(!message.ends_with('.'), "{code}: no trailing period: {message:?}");
-            assert!(!message.contains('{'), "{code}: no placeholders: {message:?}");
+            assert!(
+                !message.is_empty() && message.len() <= 80,
+                "{code}: {message:?}"
+            );
+            assert!(
+                !message.ends_with('.'),
+                "{code}: no trailing period: {message:?}"
+            );
+            assert!(
+                !message.contains('{'),
+                "{code}: no placeholders: {message:?}"
+            );
         }
     }
 
@@ -638,7 +648,11 @@ mod tests {
             ("NO_AGENTS_AVAILABLE", 404),
             ("INSUFFICIENT_BALANCE", 400),
         ] {
-            assert_eq!(ErrorCode::parse(name).map(ErrorCode::http_status), Some(status), "{name}");
+            assert_eq!(
+                ErrorCode::parse(name).map(ErrorCode::http_status),
+                Some(status),
+                "{name}"
+            );
         }
     }
 }

@@ -13,5 +13,5 @@ pub mod serve;
 
 pub use envelope::{PageRequest, Pagination};
 pub use request::{json_body, path_param, route_key};
-pub use response::{created, ok, paginated, error_response};
+pub use response::{created, error_response, ok, paginated};
 pub use serve::serve;

@@ -67,7 +67,10 @@ pub fn json_body<T: DeserializeOwned + Validate>(
     limit: usize,
 ) -> Result<T, ApiError> {
     if let Some(content_type) = request.headers().get(http::header::CONTENT_TYPE) {
-        let content_type = content_type.to_str().unwrap_or_default().to_ascii_lowercase();
+        let content_type = content_type
+            .to_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if !content_type.starts_with("application/json") {
             return Err(ApiError::with_message(
                 ErrorCode::UnsupportedMediaType,
@@ -199,8 +202,8 @@ mod tests {
 
     #[test]
     fn names_a_missing_nested_field() {
-        let err = parse_json::<Submit>(br#"{"taskType":"x","maxBudget":1,"input":{}}"#)
-            .unwrap_err();
+        let err =
+            parse_json::<Submit>(br#"{"taskType":"x","maxBudget":1,"input":{}}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::ValidationError);
         assert_eq!(
             fields(&err),
@@ -232,7 +235,10 @@ mod tests {
         assert_eq!(fields(&err)[0].0, "body");
         assert!(fields(&err)[0].1.starts_with("malformed JSON"));
         let err = parse_json::<Submit>(b"  ").unwrap_err();
-        assert_eq!(fields(&err)[0], ("body".into(), "a JSON body is required".into()));
+        assert_eq!(
+            fields(&err)[0],
+            ("body".into(), "a JSON body is required".into())
+        );
     }
 
     #[test]

@@ -36,12 +36,24 @@ fn fallback_internal() -> Response<Body> {
 
 /// 200 `{"success":true,"data":…}`
 pub fn ok(data: impl Serialize) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(200, &Success { success: true, data }))
+    Ok(json_response(
+        200,
+        &Success {
+            success: true,
+            data,
+        },
+    ))
 }
 
 /// 201 `{"success":true,"data":…}`
 pub fn created(data: impl Serialize) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(201, &Success { success: true, data }))
+    Ok(json_response(
+        201,
+        &Success {
+            success: true,
+            data,
+        },
+    ))
 }
 
 /// 200 with a page of items and its pagination block.

@@ -58,7 +58,10 @@ async fn a_transition_that_loses_the_race_is_a_typed_conflict() {
     let winner = Transition::new(key.clone(), "submitted", "executing")
         .by("agentId", "ag_1")
         .set("sandboxId", s("sbx_1"));
-    let after = winner.apply(db, &table).await.expect("first transition wins");
+    let after = winner
+        .apply(db, &table)
+        .await
+        .expect("first transition wins");
     assert_eq!(after[STATUS], s("executing"));
     assert_eq!(after["sandboxId"], s("sbx_1"));
 
@@ -67,7 +70,10 @@ async fn a_transition_that_loses_the_race_is_a_typed_conflict() {
         Err(StoreError::Conflict { current }) => assert_eq!(current.as_deref(), Some("executing")),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(status_of(db, &table, &key).await.as_deref(), Some("executing"));
+    assert_eq!(
+        status_of(db, &table, &key).await.as_deref(),
+        Some("executing")
+    );
 }
 
 #[tokio::test]
@@ -83,7 +89,10 @@ async fn the_wrong_actor_and_a_missing_item_are_told_apart() {
         stranger.apply(db, &table).await,
         Err(StoreError::ActorMismatch)
     ));
-    assert_eq!(status_of(db, &table, &key).await.as_deref(), Some("submitted"));
+    assert_eq!(
+        status_of(db, &table, &key).await.as_deref(),
+        Some("submitted")
+    );
 
     let missing = Transition::new(unique_key(), "submitted", "executing");
     assert!(matches!(
@@ -172,7 +181,10 @@ async fn a_cancelled_transaction_writes_nothing_and_names_the_failing_item() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(status_of(db, &table, &task).await.as_deref(), Some("submitted"));
+    assert_eq!(
+        status_of(db, &table, &task).await.as_deref(),
+        Some("submitted")
+    );
     let event_item = db
         .get_item()
         .table_name(&table)
@@ -182,7 +194,10 @@ async fn a_cancelled_transaction_writes_nothing_and_names_the_failing_item() {
         .await
         .unwrap()
         .item;
-    assert_eq!(event_item, None, "no item of a cancelled transaction is written");
+    assert_eq!(
+        event_item, None,
+        "no item of a cancelled transaction is written"
+    );
 }
 
 #[tokio::test]
@@ -238,14 +253,22 @@ async fn a_redelivered_probe_is_recorded_once() {
         Err(StoreError::Conflict { .. })
     ));
 
-    let first = probe::record_received(db, &table, &probe.probe_id, now).await.unwrap();
+    let first = probe::record_received(db, &table, &probe.probe_id, now)
+        .await
+        .unwrap();
     let later = now + std::time::Duration::from_secs(5);
-    let again = probe::record_received(db, &table, &probe.probe_id, later).await.unwrap();
+    let again = probe::record_received(db, &table, &probe.probe_id, later)
+        .await
+        .unwrap();
     assert_eq!((first, again), (Recorded::New, Recorded::AlreadyRecorded));
 
     let stored = probe::get(db, &table, &probe.probe_id).await.unwrap();
     assert_eq!(stored.status, ProbeStatus::Received);
-    assert_eq!(stored.received_at, Some(probe::now_rfc3339(now)), "first delivery's time kept");
+    assert_eq!(
+        stored.received_at,
+        Some(probe::now_rfc3339(now)),
+        "first delivery's time kept"
+    );
     let summary = probe::summary(db, &table).await.unwrap().unwrap();
     assert_eq!(summary.last_probe_id, probe.probe_id);
 
@@ -264,7 +287,13 @@ async fn transactions_over_the_limit_are_refused_before_sending() {
         transaction.push(
             format!("item{i}"),
             TransactWriteItem::builder()
-                .put(Put::builder().table_name("unused").set_item(Some(item)).build().unwrap())
+                .put(
+                    Put::builder()
+                        .table_name("unused")
+                        .set_item(Some(item))
+                        .build()
+                        .unwrap(),
+                )
                 .build(),
         );
     }

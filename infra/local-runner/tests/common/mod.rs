@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aicity_local::runner::{self, Clients, Running, RunnerConfig};
+use aicity_local::runner::{self, Clients, RunnerConfig, Running};
 use aicity_local::template::Template;
 use aicity_store::AwsClients;
 use aicity_testkit::invoke::InProcess;
@@ -12,7 +12,10 @@ use canary::Canary;
 use health::Health;
 
 /// The project's functions, configured from the environment the template gives them.
-pub fn functions(clients: &AwsClients, env: &std::collections::BTreeMap<String, String>) -> InProcess {
+pub fn functions(
+    clients: &AwsClients,
+    env: &std::collections::BTreeMap<String, String>,
+) -> InProcess {
     let health = Arc::new(Health {
         clients: clients.clone(),
         table: env["TABLE_NAME"].clone(),
@@ -61,7 +64,9 @@ pub async fn start(template: Template) -> (Running, InProcess, aicity_store::Aws
     )
     .await
     .expect("runner starts");
-    assert_eq!(running.resources.tables, resources.tables, "same resources reused");
+    assert_eq!(
+        running.resources.tables, resources.tables,
+        "same resources reused"
+    );
     (running, functions, clients)
 }
-

@@ -65,7 +65,10 @@ impl TaskStatus {
     pub const fn is_terminal(self) -> bool {
         matches!(
             self,
-            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Refunded | TaskStatus::Cancelled
+            TaskStatus::Completed
+                | TaskStatus::Failed
+                | TaskStatus::Refunded
+                | TaskStatus::Cancelled
         )
     }
 
@@ -227,16 +230,41 @@ mod tests {
             (S::Submitted, E::RoutingStarted, &[Platform], S::Routing),
             (S::Routing, E::AgentAssigned, &[Platform], S::Submitted),
             (S::Routing, E::RoutingFailed, &[Platform], S::Failed),
-            (S::Submitted, E::ExecutionStarted, &[AssignedAgent], S::Executing),
-            (S::Executing, E::OutputSubmitted, &[AssignedAgent], S::QualityCheck),
+            (
+                S::Submitted,
+                E::ExecutionStarted,
+                &[AssignedAgent],
+                S::Executing,
+            ),
+            (
+                S::Executing,
+                E::OutputSubmitted,
+                &[AssignedAgent],
+                S::QualityCheck,
+            ),
             (S::Submitted, E::AgentFailed, &[AssignedAgent], S::Failed),
             (S::Executing, E::AgentFailed, &[AssignedAgent], S::Failed),
             (S::Executing, E::TimedOut, &[Platform], S::Failed),
             (S::QualityCheck, E::QualityPassed, &[Platform], S::Completed),
             (S::QualityCheck, E::QualityFailed, &[Platform], S::Failed),
-            (S::Submitted, E::Cancelled, &[Submitter, Platform], S::Cancelled),
-            (S::Routing, E::Cancelled, &[Submitter, Platform], S::Cancelled),
-            (S::Completed, E::Refunded, &[Submitter, Platform], S::Refunded),
+            (
+                S::Submitted,
+                E::Cancelled,
+                &[Submitter, Platform],
+                S::Cancelled,
+            ),
+            (
+                S::Routing,
+                E::Cancelled,
+                &[Submitter, Platform],
+                S::Cancelled,
+            ),
+            (
+                S::Completed,
+                E::Refunded,
+                &[Submitter, Platform],
+                S::Refunded,
+            ),
         ]
     };
 
@@ -273,16 +301,23 @@ mod tests {
                 })
             );
         }
-        let err = transition(TaskStatus::Executing, TaskEvent::Cancelled, Actor::AssignedAgent)
-            .unwrap_err();
+        let err = transition(
+            TaskStatus::Executing,
+            TaskEvent::Cancelled,
+            Actor::AssignedAgent,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::TaskForbidden);
     }
 
     #[test]
     fn right_actor_wrong_state_is_a_conflict() {
-        let err =
-            transition(TaskStatus::Completed, TaskEvent::OutputSubmitted, Actor::AssignedAgent)
-                .unwrap_err();
+        let err = transition(
+            TaskStatus::Completed,
+            TaskEvent::OutputSubmitted,
+            Actor::AssignedAgent,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             TransitionError::InvalidState {
@@ -296,7 +331,11 @@ mod tests {
 
     #[test]
     fn buyer_cannot_cancel_once_execution_started() {
-        for from in [TaskStatus::Executing, TaskStatus::QualityCheck, TaskStatus::Completed] {
+        for from in [
+            TaskStatus::Executing,
+            TaskStatus::QualityCheck,
+            TaskStatus::Completed,
+        ] {
             assert!(matches!(
                 transition(from, TaskEvent::Cancelled, Actor::Submitter),
                 Err(TransitionError::InvalidState { .. })

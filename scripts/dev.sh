@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Starts the whole system locally: moto (127.0.0.1:4566) unless AWS_ENDPOINT_URL is
+# given, the functions under `cargo lambda watch` (:9000), and the local runner
+# (HTTP API on :4000, queue pollers, schedules). Ctrl-C stops everything it started.
+source "$(dirname "$0")/lib.sh"
+ensure_venv
+export PATH="$VENV/bin:$PATH"
+export LOG_FORMAT="${LOG_FORMAT:-text}"
+API_PORT="${AICITY_API_PORT:-4000}"
+INVOKE_PORT="${AICITY_INVOKE_PORT:-9000}"
+cd "$ROOT"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+for port in "$API_PORT" "$INVOKE_PORT"; do
+  if port_open "$port"; then
+    echo "port $port is in use (another 'make dev'?); stop it first" >&2
+    exit 1
+  fi
+done
+
+if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
+  if port_open 4566; then
+    log "using the emulator already on 127.0.0.1:4566"
+  else
+    log "starting moto on 127.0.0.1:4566"
+    start_moto 4566
+    pids+=("$(cat "$STATE/moto-4566.pid")")
+  fi
+  export AWS_ENDPOINT_URL="http://127.0.0.1:4566"
+fi
+
+log "building the runner and the functions"
+cargo build --quiet -p aicity-local
+# One build per binary, as `cargo lambda watch` runs them (`cargo run --bin X`), so the
+# watch finds them built and the first request is fast.
+for bin in $(sed -n 's/^ *Binary: *\([A-Za-z0-9_-]*\).*/\1/p' infra/template.yaml); do
+  cargo build --quiet --bin "$bin"
+done
+
+log "creating tables and queues in $AWS_ENDPOINT_URL"
+target/debug/aicity-local provision --env-file "$STATE/functions.env"
+
+log "starting the functions (cargo lambda watch on :$INVOKE_PORT, log in .local/watch.log)"
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
+  --env-file "$STATE/functions.env" >"$STATE/watch.log" 2>&1 &
+pids+=("$!")
+wait_for_port "$INVOKE_PORT" "cargo lambda watch" 300
+
+log "starting the local runner"
+target/debug/aicity-local serve --listen "127.0.0.1:$API_PORT" \
+  --invoke-url "http://127.0.0.1:$INVOKE_PORT" &
+pids+=("$!")
+wait_for_port "$API_PORT" "the local runner" 300
+echo
+echo "AI City is running: http://127.0.0.1:$API_PORT/api/v1  (try: curl http://127.0.0.1:$API_PORT/api/v1/health)"
+echo "Ctrl-C stops it."
+wait -n "${pids[@]}"
