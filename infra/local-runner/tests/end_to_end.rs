@@ -211,6 +211,74 @@ async fn the_schedule_starts_a_probe_that_the_consumer_records() {
     assert_eq!(probe.source, aicity_store::probe::ProbeSource::Schedule);
 }
 
+#[tokio::test]
+async fn owners_and_agents_work_through_the_gateway_routes() {
+    let (running, _, _) = start(aicity_testkit::template()).await;
+    let api = format!("{}/api/v1", running.base_url);
+    let client = reqwest::Client::new();
+    let email = format!(
+        "{}@example.com",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let up = client
+        .post(format!("{api}/auth/sign-up"))
+        .json(&json!({"name": "Riley", "email": email, "password": "long-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let signed_in: Value = client
+        .post(format!("{api}/auth/sign-in"))
+        .json(&json!({"email": email, "password": "long-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["data"]["token"].as_str().unwrap();
+    let registered: Value = client
+        .post(format!("{api}/agents"))
+        .bearer_auth(token)
+        .json(&json!({"displayName": "Gateway agent", "framework": "custom", "description": "d"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = registered["data"]["agent"]["id"].as_str().unwrap();
+    let key = registered["data"]["apiKey"].as_str().unwrap();
+
+    let me: Value = client
+        .get(format!("{api}/agents/me"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["data"]["id"], id,
+        "/agents/me is not taken for /agents/{{id}}"
+    );
+    let public = client
+        .get(format!("{api}/agents/{id}"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 200);
+    let rotated = client
+        .post(format!("{api}/agents/{id}/rotate-key"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+}
+
 #[test]
 fn the_template_table_matches_the_store_schema() {
     use aicity_store::schema;

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod error_code;
+pub mod identity;
 pub mod ids;
 pub mod money;
 pub mod task;

@@ -5,12 +5,15 @@
 //! turns every `Err` into the error envelope, so the runtime never sees an error (an
 //! `Err` from an HTTP Lambda is a bare 502 at API Gateway).
 
+pub mod auth;
+pub mod context;
 pub mod envelope;
 pub mod logging;
 pub mod request;
 pub mod response;
 pub mod serve;
 
+pub use context::{Context, Limits};
 pub use envelope::{PageRequest, Pagination};
 pub use request::{json_body, path_param, route_key};
 pub use response::{created, error_response, ok, paginated};

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use aicity_domain::ids::{ProbeId, TaskId};
+use aicity_domain::identity::Category;
+use aicity_domain::ids::{AgentId, OwnerId, ProbeId, TaskId};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::schema::{PK, SK};
@@ -28,6 +29,44 @@ impl Key {
             (PK.to_owned(), AttributeValue::S(self.pk.clone())),
             (SK.to_owned(), AttributeValue::S(self.sk.clone())),
         ])
+    }
+
+    /// An owner's account.
+    pub fn owner(id: &OwnerId) -> Self {
+        Self::new(format!("OWNER#{id}"), "PROFILE")
+    }
+
+    /// Claims an email for one owner (normalised email).
+    pub fn email(email: &str) -> Self {
+        Self::new(format!("EMAIL#{email}"), "EMAIL")
+    }
+
+    /// A session, by the SHA-256 of its token.
+    pub fn session(token_hash: &str) -> Self {
+        Self::new(format!("SESSION#{token_hash}"), "SESSION")
+    }
+
+    /// An agent's profile.
+    pub fn agent(id: &AgentId) -> Self {
+        Self::new(format!("AGENT#{id}"), "PROFILE")
+    }
+
+    /// An API key, by its SHA-256, pointing at its agent.
+    pub fn api_key(key_hash: &str) -> Self {
+        Self::new(format!("APIKEY#{key_hash}"), "APIKEY")
+    }
+
+    /// An active agent's search row for one category (`None`: the all-categories row).
+    pub fn agent_search_row(id: &AgentId, category: Option<Category>) -> Self {
+        Self::new(
+            format!("AGENT#{id}"),
+            format!("CAP#{}", category.map_or("*", Category::as_str)),
+        )
+    }
+
+    /// A fixed-window rate counter.
+    pub fn rate(subject: &str, window_start: i64) -> Self {
+        Self::new(format!("RATE#{subject}#{window_start}"), "RATE")
     }
 
     /// A task's main item.

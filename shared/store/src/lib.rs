@@ -4,12 +4,17 @@
 //! [`transition`] (one item, expected status, typed conflict) or [`transact`] (many
 //! items, all or nothing, the failing item named).
 
+pub mod agents;
 pub mod config;
 pub mod error;
+pub mod item;
 pub mod keys;
+pub mod owners;
 pub mod probe;
 pub mod queue;
+pub mod rate_limit;
 pub mod schema;
+pub mod sessions;
 pub mod transact;
 pub mod transition;
 pub mod ttl;

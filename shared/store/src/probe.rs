@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::item::Stored;
 use crate::transact::Transaction;
 use crate::transition::Transition;
 use crate::{Key, StoreError, ttl};
@@ -60,18 +61,6 @@ pub struct CanarySummary {
     pub last_received_at: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Stored<T> {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<i64>,
-    #[serde(flatten)]
-    body: T,
-}
-
 pub fn now_rfc3339(now: OffsetDateTime) -> String {
     now.format(&Rfc3339).unwrap_or_default()
 }
@@ -95,13 +84,8 @@ pub async fn create(
     probe: &Probe,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let key = Key::probe(&probe.probe_id);
-    let stored = Stored {
-        pk: key.pk,
-        sk: key.sk,
-        expires_at: Some(ttl::expires_at(now, PROBE_TTL)),
-        body: probe,
-    };
+    let stored =
+        Stored::new(Key::probe(&probe.probe_id), probe).expires_at(ttl::expires_at(now, PROBE_TTL));
     let result = client
         .put_item()
         .table_name(table)
@@ -157,16 +141,13 @@ pub async fn record_received(
         ProbeStatus::Received.as_str(),
     )
     .set("receivedAt", AttributeValue::S(received_at.clone()));
-    let summary_key = Key::canary_summary();
-    let summary = Stored {
-        pk: summary_key.pk,
-        sk: summary_key.sk,
-        expires_at: None,
-        body: CanarySummary {
+    let summary = Stored::new(
+        Key::canary_summary(),
+        CanarySummary {
             last_probe_id: *id,
             last_received_at: received_at,
         },
-    };
+    );
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(serde_dynamo::to_item(&summary)?))

@@ -4,6 +4,7 @@
 //! `make test` starts one and sets `AWS_ENDPOINT_URL`; each test makes its own
 //! uniquely named resources from `infra/template.yaml`, so tests run in parallel.
 
+pub mod http;
 pub mod invoke;
 
 use std::path::PathBuf;
@@ -76,4 +77,15 @@ pub async fn fresh_resources(clients: &AwsClients, template: &Template) -> Resou
     )
     .await
     .expect("provision template resources")
+}
+
+/// An API function context on a fresh table, with the given limits.
+pub async fn context(limits: aicity_http::Limits) -> aicity_http::Context {
+    let clients = clients().await;
+    let table = fresh_table(&clients).await;
+    aicity_http::Context {
+        clients,
+        table,
+        limits,
+    }
 }

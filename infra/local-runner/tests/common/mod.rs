@@ -26,7 +26,21 @@ pub fn functions(
         table: env["TABLE_NAME"].clone(),
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
     });
+    let api = Arc::new(aicity_http::Context {
+        clients: clients.clone(),
+        table: env["TABLE_NAME"].clone(),
+        limits: aicity_http::Limits::default(),
+    });
+    let for_agents = api.clone();
     InProcess::new()
+        .http("auth", move |request| {
+            let api = api.clone();
+            async move { auth::handle(&api, request).await }
+        })
+        .http("agents", move |request| {
+            let api = for_agents.clone();
+            async move { agents::handle(&api, request).await }
+        })
         .http("health", move |request| {
             let health = health.clone();
             async move { health::handle(&health, request).await }

@@ -1,0 +1,348 @@
+//! `agents`: the registry.
+//!
+//! Owners (Bearer) register and manage their agents; an agent (X-API-Key) reads and
+//! updates itself; any authenticated caller reads public profiles and searches.
+
+use aicity_domain::identity::agent::MAX_ACTIVE_AGENTS_PER_OWNER;
+use aicity_domain::identity::secrets::{generate_api_key, hash_secret};
+use aicity_domain::identity::{
+    Agent, AgentStatus, Availability, Category, Framework, RegisterAgent, TrustTier, UpdateAgent,
+};
+use aicity_domain::ids::AgentId;
+use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::auth::{self, OwnerCaller};
+use aicity_http::request::query_param;
+use aicity_http::{
+    Context, PageRequest, Pagination, created, json_body, ok, paginated, path_param, route_key,
+};
+use aicity_store::StoreError;
+use aicity_store::agents::{self, AgentRecord, SearchFilter};
+use aicity_store::probe::now_rfc3339;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use time::OffsetDateTime;
+
+const MAX_BODY: usize = 64 * 1024;
+/// A save that loses to a concurrent change is re-read and re-applied this often.
+const SAVE_ATTEMPTS: usize = 3;
+
+pub async fn handle(ctx: &Context, request: Request) -> Result<Response<Body>, ApiError> {
+    match route_key(&request).as_deref() {
+        Some("POST /api/v1/agents") => register(ctx, &request).await,
+        Some("GET /api/v1/agents") => list_own(ctx, &request).await,
+        Some("GET /api/v1/agents/me") => me(ctx, &request).await,
+        Some("PATCH /api/v1/agents/me") => update_me(ctx, &request).await,
+        Some("GET /api/v1/agents/search") => search(ctx, &request).await,
+        Some("GET /api/v1/agents/{id}") => public_profile(ctx, &request).await,
+        Some("PATCH /api/v1/agents/{id}") => update_owned(ctx, &request).await,
+        Some("POST /api/v1/agents/{id}/deactivate") => {
+            set_status(ctx, &request, AgentStatus::Deactivated).await
+        }
+        Some("POST /api/v1/agents/{id}/reactivate") => {
+            set_status(ctx, &request, AgentStatus::Active).await
+        }
+        Some("POST /api/v1/agents/{id}/rotate-key") => rotate_key(ctx, &request).await,
+        _ => Err(ApiError::new(ErrorCode::NotFound)),
+    }
+}
+
+fn now() -> String {
+    now_rfc3339(OffsetDateTime::now_utc())
+}
+
+fn agent_not_found() -> ApiError {
+    ApiError::with_message(ErrorCode::AgentNotFound, "No agent with this id")
+}
+
+fn agent_id(request: &Request) -> Result<AgentId, ApiError> {
+    path_param(request, "id")?
+        .parse()
+        .map_err(|_| agent_not_found())
+}
+
+async fn load(ctx: &Context, id: &AgentId) -> Result<AgentRecord, ApiError> {
+    match agents::get(ctx.db(), &ctx.table, id).await {
+        Ok(record) => Ok(record),
+        Err(StoreError::NotFound) => Err(agent_not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The agent `id`, if the calling owner owns it.
+async fn load_owned(
+    ctx: &Context,
+    owner: &OwnerCaller,
+    id: &AgentId,
+) -> Result<AgentRecord, ApiError> {
+    let record = load(ctx, id).await?;
+    if !auth::owns(&owner.owner, &record.agent) {
+        return Err(ApiError::with_message(
+            ErrorCode::NotAgentOwner,
+            "You do not own this agent",
+        ));
+    }
+    Ok(record)
+}
+
+/// Read, change, write; on a concurrent change re-read and re-apply.
+async fn modify(
+    ctx: &Context,
+    mut record: AgentRecord,
+    new_key_hash: Option<String>,
+    change: impl Fn(&mut Agent) -> Result<(), ApiError>,
+) -> Result<AgentRecord, ApiError> {
+    for _ in 0..SAVE_ATTEMPTS {
+        let mut next = record.agent.clone();
+        change(&mut next)?;
+        match agents::save(
+            ctx.db(),
+            &ctx.table,
+            &record,
+            next,
+            new_key_hash.clone(),
+            MAX_ACTIVE_AGENTS_PER_OWNER,
+        )
+        .await
+        {
+            Ok(saved) => return Ok(saved),
+            Err(err) if err.failed_labels().contains(&"owner") => {
+                return Err(agent_limit_reached());
+            }
+            Err(err) if err.failed_labels() == ["agent"] => {
+                record = load(ctx, &record.agent.id).await?;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "agent save failed");
+                return Err(ApiError::new(ErrorCode::AgentUpdateFailed));
+            }
+        }
+    }
+    Err(ApiError::new(ErrorCode::AgentUpdateFailed))
+}
+
+fn agent_limit_reached() -> ApiError {
+    ApiError::with_message(
+        ErrorCode::AgentLimitReached,
+        format!("An owner may have at most {MAX_ACTIVE_AGENTS_PER_OWNER} active agents"),
+    )
+    .details(json!({ "limit": MAX_ACTIVE_AGENTS_PER_OWNER }))
+}
+
+async fn register(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let body: RegisterAgent = json_body(request, MAX_BODY)?;
+    let api_key = generate_api_key();
+    let record = AgentRecord {
+        agent: Agent::register(owner.owner.id, body, &now()),
+        api_key_hash: hash_secret(&api_key),
+        version: 1,
+    };
+    match agents::register(ctx.db(), &ctx.table, &record, MAX_ACTIVE_AGENTS_PER_OWNER).await {
+        Ok(()) => created(json!({ "agent": record.agent.private(), "apiKey": api_key })),
+        Err(err) if err.failed_labels() == ["owner"] => Err(agent_limit_reached()),
+        Err(err) => {
+            tracing::error!(error = %err, "agent registration failed");
+            Err(ApiError::new(ErrorCode::AgentRegistrationFailed))
+        }
+    }
+}
+
+async fn list_own(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let page = page_request(request)?;
+    let all = agents::list_by_owner(ctx.db(), &ctx.table, &owner.owner.id).await?;
+    let total = all.len() as u64;
+    let items = all
+        .iter()
+        .skip(page.offset() as usize)
+        .take(page.page_size as usize)
+        .map(Agent::private)
+        .collect();
+    paginated(items, Pagination::new(page, total))
+}
+
+async fn me(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let record = auth::agent(ctx, request).await?;
+    ok(record.agent.private())
+}
+
+fn apply(update: &UpdateAgent) -> impl Fn(&mut Agent) -> Result<(), ApiError> + '_ {
+    let now = now();
+    move |agent: &mut Agent| {
+        agent
+            .apply(update.clone(), &now)
+            .map_err(ApiError::validation)
+    }
+}
+
+async fn update_me(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let record = auth::agent(ctx, request).await?;
+    let update: UpdateAgent = json_body(request, MAX_BODY)?;
+    let saved = modify(ctx, record, None, apply(&update)).await?;
+    ok(saved.agent.private())
+}
+
+async fn update_owned(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let id = agent_id(request)?;
+    let update: UpdateAgent = json_body(request, MAX_BODY)?;
+    let record = load_owned(ctx, &owner, &id).await?;
+    let saved = modify(ctx, record, None, apply(&update)).await?;
+    ok(saved.agent.private())
+}
+
+async fn public_profile(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    auth::caller(ctx, request).await?;
+    let record = load(ctx, &agent_id(request)?).await?;
+    ok(record.agent.public())
+}
+
+async fn set_status(
+    ctx: &Context,
+    request: &Request,
+    target: AgentStatus,
+) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let record = load_owned(ctx, &owner, &agent_id(request)?).await?;
+    let now = now();
+    let saved = modify(ctx, record, None, |agent| {
+        match (agent.status, target) {
+            (AgentStatus::Deactivated, AgentStatus::Deactivated) => {
+                return Err(ApiError::with_message(
+                    ErrorCode::AgentAlreadyDeactivated,
+                    "The agent is already deactivated",
+                ));
+            }
+            (AgentStatus::Active, AgentStatus::Active) => {
+                return Err(ApiError::with_message(
+                    ErrorCode::AgentAlreadyActive,
+                    "The agent is already active",
+                ));
+            }
+            _ => {}
+        }
+        if target == AgentStatus::Active {
+            // A fresh start after a suspension for consecutive failures.
+            agent.stats.consecutive_failures = 0;
+        }
+        agent.status = target;
+        agent.updated_at = now.clone();
+        Ok(())
+    })
+    .await?;
+    ok(saved.agent.private())
+}
+
+async fn rotate_key(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let record = load_owned(ctx, &owner, &agent_id(request)?).await?;
+    let api_key = generate_api_key();
+    let now = now();
+    let saved = modify(ctx, record, Some(hash_secret(&api_key)), |agent| {
+        agent.updated_at = now.clone();
+        Ok(())
+    })
+    .await?;
+    ok(json!({ "agentId": saved.agent.id, "apiKey": api_key }))
+}
+
+fn page_request(request: &Request) -> Result<PageRequest, ApiError> {
+    PageRequest::parse(
+        query_param(request, "page").as_deref(),
+        query_param(request, "pageSize").as_deref(),
+    )
+}
+
+/// Parses an optional enum query value, naming the field when it is not one of them.
+fn enum_param<T: Copy>(
+    request: &Request,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+    as_str: fn(T) -> &'static str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let raw = query_param(request, name)?;
+    let parsed = parse(&raw);
+    if parsed.is_none() {
+        let allowed: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+        errors.push(FieldError::new(
+            name,
+            format!("must be one of {}", allowed.join(", ")),
+        ));
+    }
+    parsed
+}
+
+async fn search(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    auth::caller(ctx, request).await?;
+    let mut errors = Vec::new();
+    let page = match page_request(request) {
+        Ok(page) => Some(page),
+        Err(err) => {
+            if let Some(fields) = err.details.as_ref().and_then(|d| d["fields"].as_array()) {
+                for f in fields {
+                    errors.push(FieldError::new(
+                        f["field"].as_str().unwrap_or_default(),
+                        f["message"].as_str().unwrap_or_default(),
+                    ));
+                }
+            }
+            None
+        }
+    };
+    let filter = SearchFilter {
+        category: enum_param(
+            request,
+            "category",
+            Category::parse,
+            Category::ALL,
+            Category::as_str,
+            &mut errors,
+        ),
+        availability: enum_param(
+            request,
+            "availability",
+            Availability::parse,
+            Availability::ALL,
+            Availability::as_str,
+            &mut errors,
+        ),
+        framework: enum_param(
+            request,
+            "framework",
+            Framework::parse,
+            Framework::ALL,
+            Framework::as_str,
+            &mut errors,
+        ),
+        trust_tier: enum_param(
+            request,
+            "trustTier",
+            TrustTier::parse,
+            TrustTier::ALL,
+            TrustTier::as_str,
+            &mut errors,
+        ),
+        min_score: match query_param(request, "minScore") {
+            None => None,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(score) if score <= 1000 => Some(score),
+                _ => {
+                    errors.push(FieldError::new(
+                        "minScore",
+                        "must be an integer between 0 and 1000",
+                    ));
+                    None
+                }
+            },
+        },
+    };
+    let page = match page {
+        Some(page) if errors.is_empty() => page,
+        _ => return Err(ApiError::validation(errors)),
+    };
+    let (items, total) =
+        agents::search(ctx.db(), &ctx.table, &filter, page.offset(), page.page_size).await?;
+    paginated(items, Pagination::new(page, total))
+}

@@ -1,0 +1,146 @@
+//! `auth`: owner accounts and sessions.
+//!
+//! - `POST /api/v1/auth/sign-up` {name, email, password} → 201 `{user}`
+//! - `POST /api/v1/auth/sign-in` {email, password} → `{token, session:{token, expiresAt}, user}`
+//! - `POST /api/v1/auth/sign-out` (Bearer) → `{signedOut: true}`; the token dies at once
+//! - `GET  /api/v1/auth/session` (Bearer) → `{session:{expiresAt}, user}`
+//!
+//! A wrong password and an unknown email get the same answer, in about the same time.
+
+use aicity_domain::identity::owner::normalize_email;
+use aicity_domain::identity::secrets::{
+    decoy_password_hash, generate_session_token, hash_password, hash_secret, verify_password,
+};
+use aicity_domain::identity::{Owner, OwnerStatus, SignIn, SignUp};
+use aicity_domain::ids::OwnerId;
+use aicity_domain::{ApiError, ErrorCode};
+use aicity_http::auth::{self, source_ip};
+use aicity_http::{Context, created, json_body, ok, route_key};
+use aicity_store::StoreError;
+use aicity_store::owners::{self, OwnerRecord};
+use aicity_store::probe::now_rfc3339;
+use aicity_store::sessions::{self, Session};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// Sign-up and sign-in bodies are small.
+const MAX_BODY: usize = 16 * 1024;
+
+pub async fn handle(ctx: &Context, request: Request) -> Result<Response<Body>, ApiError> {
+    match route_key(&request).as_deref() {
+        Some("POST /api/v1/auth/sign-up") => sign_up(ctx, &request).await,
+        Some("POST /api/v1/auth/sign-in") => sign_in(ctx, &request).await,
+        Some("POST /api/v1/auth/sign-out") => sign_out(ctx, &request).await,
+        Some("GET /api/v1/auth/session") => session(ctx, &request).await,
+        _ => Err(ApiError::new(ErrorCode::NotFound)),
+    }
+}
+
+fn user_view(owner: &Owner) -> serde_json::Value {
+    json!({ "id": owner.id, "name": owner.name, "email": owner.email })
+}
+
+/// argon2 is deliberately slow: keep it off the async executor.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| {
+        tracing::error!(error = %err, "password hashing task failed");
+        ApiError::internal()
+    })
+}
+
+async fn limit_by_ip(ctx: &Context, request: &Request) -> Result<(), ApiError> {
+    let subject = format!("auth-ip:{}", source_ip(request));
+    auth::rate_limit(ctx, &subject, ctx.limits.per_ip_auth).await
+}
+
+async fn sign_up(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    limit_by_ip(ctx, request).await?;
+    let body: SignUp = json_body(request, MAX_BODY)?;
+    let now = OffsetDateTime::now_utc();
+    let password = body.password;
+    let record = OwnerRecord {
+        owner: Owner {
+            id: OwnerId::new(),
+            name: body.name.trim().to_owned(),
+            email: normalize_email(&body.email),
+            status: OwnerStatus::Active,
+            created_at: now_rfc3339(now),
+        },
+        password_hash: blocking(move || hash_password(&password)).await?,
+        active_agents: 0,
+    };
+    match owners::create(ctx.db(), &ctx.table, &record).await {
+        Ok(()) => created(json!({ "user": user_view(&record.owner) })),
+        Err(err) if err.failed_labels() == ["email"] => Err(ApiError::with_message(
+            ErrorCode::EmailAlreadyRegistered,
+            "An account with this email already exists",
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::with_message(ErrorCode::InvalidCredentials, "Invalid email or password")
+}
+
+async fn sign_in(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    limit_by_ip(ctx, request).await?;
+    let body: SignIn = json_body(request, MAX_BODY)?;
+    let found = match owners::by_email(ctx.db(), &ctx.table, &normalize_email(&body.email)).await {
+        Ok(record) => Some(record),
+        Err(StoreError::NotFound) => None,
+        Err(err) => return Err(err.into()),
+    };
+    // Verify against a decoy when there is no account, so both cases cost the same.
+    let stored = found.as_ref().map_or_else(
+        || decoy_password_hash().to_owned(),
+        |r| r.password_hash.clone(),
+    );
+    let password = body.password;
+    let matches = blocking(move || verify_password(&password, &stored)).await?;
+    let Some(record) = found.filter(|_| matches) else {
+        return Err(invalid_credentials());
+    };
+    if record.owner.status == OwnerStatus::Suspended {
+        return Err(ApiError::new(ErrorCode::OwnerSuspended));
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let expires = now + ctx.limits.session_ttl;
+    let token = generate_session_token();
+    let session = Session {
+        owner_id: record.owner.id,
+        created_at: now_rfc3339(now),
+        expires: now_rfc3339(expires),
+    };
+    sessions::create(
+        ctx.db(),
+        &ctx.table,
+        &hash_secret(&token),
+        &session,
+        expires,
+    )
+    .await?;
+    ok(json!({
+        "token": token,
+        "session": { "token": token, "expiresAt": session.expires },
+        "user": user_view(&record.owner),
+    }))
+}
+
+async fn sign_out(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = auth::owner(ctx, request).await?;
+    sessions::delete(ctx.db(), &ctx.table, &caller.token_hash).await?;
+    ok(json!({ "signedOut": true }))
+}
+
+async fn session(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = auth::owner(ctx, request).await?;
+    ok(json!({
+        "session": { "expiresAt": caller.session.expires, "createdAt": caller.session.created_at },
+        "user": user_view(&caller.owner),
+    }))
+}

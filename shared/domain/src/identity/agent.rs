@@ -1,0 +1,572 @@
+//! Agents: registered by an owner, identified by an API key, hired for tasks.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::FieldError;
+use crate::ids::{AgentId, OwnerId};
+use crate::money::Cents;
+use crate::validate::{Validate, check_length, check_range};
+
+/// At most this many active agents per owner (the seed's agent limit).
+pub const MAX_ACTIVE_AGENTS_PER_OWNER: u32 = 10;
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
+pub const MAX_MODEL_CHARS: usize = 100;
+pub const MAX_CAPABILITIES: usize = 10;
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG_CHARS: usize = 50;
+/// Prices are per task, in cents: $10,000 at most.
+pub const MAX_PRICE_CENTS: i64 = 1_000_000;
+pub const DEFAULT_MAX_CONCURRENT_TASKS: u32 = 3;
+pub const MAX_CONCURRENT_TASKS: u32 = 50;
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $wire)] $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// The agent framework an agent is built with.
+    Framework {
+        CrewAi = "crewai",
+        LangGraph = "langgraph",
+        OpenClaw = "openclaw",
+        AutoGen = "autogen",
+        Adk = "adk",
+        OpenAi = "openai",
+        Custom = "custom",
+    }
+);
+
+wire_enum!(
+    /// Kinds of work; a task's `taskType` is one of these.
+    Category {
+        CodeGeneration = "code_generation",
+        CodeReview = "code_review",
+        Testing = "testing",
+        DataAnalysis = "data_analysis",
+        ContentCreation = "content_creation",
+        Research = "research",
+        Design = "design",
+        DevOps = "devops",
+        Security = "security",
+        General = "general",
+    }
+);
+
+wire_enum!(
+    /// Whether an agent takes new work right now.
+    Availability {
+        Available = "available",
+        Busy = "busy",
+        Offline = "offline",
+    }
+);
+
+wire_enum!(
+    /// Earned through reputation; new agents start `unverified`. Each tier maps to one
+    /// of the Trust API's recommendations (not yet rated → highest trust).
+    TrustTier {
+        Unverified = "unverified",
+        Provisional = "provisional",
+        Established = "established",
+        Trusted = "trusted",
+        Elite = "elite",
+    }
+);
+
+wire_enum!(
+    /// Lifecycle of the registration itself.
+    AgentStatus {
+        Active = "active",
+        Deactivated = "deactivated",
+        /// Set by the platform (e.g. after consecutive failures); the owner reactivates.
+        Suspended = "suspended",
+    }
+);
+
+/// What an agent can do, with free-form tags for search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capability {
+    pub category: Category,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Counters the task lifecycle keeps up to date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStats {
+    pub completed: u32,
+    pub failed: u32,
+    pub consecutive_failures: u32,
+    pub active_tasks: u32,
+}
+
+/// An agent as stored (without its key hash, which lives beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    pub id: AgentId,
+    pub owner_id: OwnerId,
+    pub display_name: String,
+    pub framework: Framework,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub capabilities: Vec<Capability>,
+    pub pricing: BTreeMap<Category, Cents>,
+    pub max_concurrent_tasks: u32,
+    pub availability: Availability,
+    pub status: AgentStatus,
+    pub trust_tier: TrustTier,
+    pub overall_score: u32,
+    pub stats: AgentStats,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What anybody may see of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicProfile {
+    pub id: AgentId,
+    pub display_name: String,
+    pub framework: Framework,
+    pub description: String,
+    pub capabilities: Vec<Capability>,
+    pub pricing: BTreeMap<Category, Cents>,
+    pub availability: Availability,
+    pub trust_tier: TrustTier,
+    pub overall_score: u32,
+}
+
+/// What the agent itself and its owner see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateProfile {
+    #[serde(flatten)]
+    pub public: PublicProfile,
+    pub owner_id: OwnerId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub status: AgentStatus,
+    pub max_concurrent_tasks: u32,
+    pub stats: AgentStats,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Agent {
+    /// A newly registered agent: active, available, unverified, score 0, zeroed stats.
+    pub fn register(owner_id: OwnerId, request: RegisterAgent, now: &str) -> Self {
+        Self {
+            id: AgentId::new(),
+            owner_id,
+            display_name: request.display_name.trim().to_owned(),
+            framework: request.framework,
+            description: request.description.trim().to_owned(),
+            model: request.model.map(|m| m.trim().to_owned()),
+            capabilities: request.capabilities,
+            pricing: request
+                .pricing
+                .into_iter()
+                .map(|(category, cents)| (category, Cents(cents)))
+                .collect(),
+            max_concurrent_tasks: request
+                .max_concurrent_tasks
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_TASKS),
+            availability: Availability::Available,
+            status: AgentStatus::Active,
+            trust_tier: TrustTier::Unverified,
+            overall_score: 0,
+            stats: AgentStats::default(),
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+
+    pub fn public(&self) -> PublicProfile {
+        PublicProfile {
+            id: self.id,
+            display_name: self.display_name.clone(),
+            framework: self.framework,
+            description: self.description.clone(),
+            capabilities: self.capabilities.clone(),
+            pricing: self.pricing.clone(),
+            availability: self.availability,
+            trust_tier: self.trust_tier,
+            overall_score: self.overall_score,
+        }
+    }
+
+    pub fn private(&self) -> PrivateProfile {
+        PrivateProfile {
+            public: self.public(),
+            owner_id: self.owner_id,
+            model: self.model.clone(),
+            status: self.status,
+            max_concurrent_tasks: self.max_concurrent_tasks,
+            stats: self.stats,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+
+    pub fn categories(&self) -> impl Iterator<Item = Category> + '_ {
+        self.capabilities.iter().map(|c| c.category)
+    }
+
+    /// Applies a validated update; the result is checked as a whole again (a price
+    /// for a category the agent no longer has is refused).
+    pub fn apply(&mut self, update: UpdateAgent, now: &str) -> Result<(), Vec<FieldError>> {
+        let mut next = self.clone();
+        if let Some(name) = update.display_name {
+            next.display_name = name.trim().to_owned();
+        }
+        if let Some(description) = update.description {
+            next.description = description.trim().to_owned();
+        }
+        if let Some(model) = update.model {
+            next.model = Some(model.trim().to_owned());
+        }
+        if let Some(capabilities) = update.capabilities {
+            next.capabilities = capabilities;
+        }
+        if let Some(pricing) = update.pricing {
+            next.pricing = pricing.into_iter().map(|(c, p)| (c, Cents(p))).collect();
+        }
+        if let Some(max) = update.max_concurrent_tasks {
+            next.max_concurrent_tasks = max;
+        }
+        if let Some(availability) = update.availability {
+            next.availability = availability;
+        }
+        let mut errors = Vec::new();
+        let prices: BTreeMap<Category, i64> = next.pricing.iter().map(|(c, p)| (*c, p.0)).collect();
+        check_pricing_matches(&mut errors, &next.capabilities, &prices);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        next.updated_at = now.to_owned();
+        *self = next;
+        Ok(())
+    }
+}
+
+/// `POST /agents`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterAgent {
+    pub display_name: String,
+    pub framework: Framework,
+    pub description: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    #[serde(default)]
+    pub pricing: BTreeMap<Category, i64>,
+    #[serde(default)]
+    pub max_concurrent_tasks: Option<u32>,
+}
+
+/// `PATCH /agents/me` and `PATCH /agents/:id`: every field optional, at least one given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateAgent {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub model: Option<String>,
+    pub capabilities: Option<Vec<Capability>>,
+    pub pricing: Option<BTreeMap<Category, i64>>,
+    pub max_concurrent_tasks: Option<u32>,
+    pub availability: Option<Availability>,
+}
+
+fn check_capabilities(errors: &mut Vec<FieldError>, capabilities: &[Capability]) {
+    if capabilities.len() > MAX_CAPABILITIES {
+        errors.push(FieldError::new(
+            "capabilities",
+            format!("at most {MAX_CAPABILITIES} capabilities"),
+        ));
+    }
+    let mut seen = Vec::new();
+    for (i, capability) in capabilities.iter().enumerate() {
+        if seen.contains(&capability.category) {
+            errors.push(FieldError::new(
+                format!("capabilities[{i}].category"),
+                format!("{} is listed twice", capability.category),
+            ));
+        }
+        seen.push(capability.category);
+        if capability.tags.len() > MAX_TAGS {
+            errors.push(FieldError::new(
+                format!("capabilities[{i}].tags"),
+                format!("at most {MAX_TAGS} tags"),
+            ));
+        }
+        for (j, tag) in capability.tags.iter().enumerate() {
+            check_length(
+                errors,
+                &format!("capabilities[{i}].tags[{j}]"),
+                tag.trim(),
+                1,
+                MAX_TAG_CHARS,
+            );
+        }
+    }
+}
+
+fn check_prices(errors: &mut Vec<FieldError>, pricing: &BTreeMap<Category, i64>) {
+    for (category, cents) in pricing {
+        check_range(
+            errors,
+            &format!("pricing.{category}"),
+            *cents,
+            1,
+            MAX_PRICE_CENTS,
+        );
+    }
+}
+
+/// Every price must be for a category the agent offers.
+fn check_pricing_matches(
+    errors: &mut Vec<FieldError>,
+    capabilities: &[Capability],
+    pricing: &BTreeMap<Category, i64>,
+) {
+    for category in pricing.keys() {
+        if !capabilities.iter().any(|c| c.category == *category) {
+            errors.push(FieldError::new(
+                format!("pricing.{category}"),
+                "is priced but not among the agent's capabilities",
+            ));
+        }
+    }
+}
+
+fn check_max_concurrent(errors: &mut Vec<FieldError>, value: Option<u32>) {
+    if let Some(max) = value {
+        check_range(
+            errors,
+            "maxConcurrentTasks",
+            i64::from(max),
+            1,
+            i64::from(MAX_CONCURRENT_TASKS),
+        );
+    }
+}
+
+impl Validate for RegisterAgent {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        check_length(
+            errors,
+            "displayName",
+            self.display_name.trim(),
+            1,
+            MAX_DISPLAY_NAME_CHARS,
+        );
+        check_length(
+            errors,
+            "description",
+            self.description.trim(),
+            1,
+            MAX_DESCRIPTION_CHARS,
+        );
+        if let Some(model) = &self.model {
+            check_length(errors, "model", model.trim(), 1, MAX_MODEL_CHARS);
+        }
+        check_capabilities(errors, &self.capabilities);
+        check_prices(errors, &self.pricing);
+        check_pricing_matches(errors, &self.capabilities, &self.pricing);
+        check_max_concurrent(errors, self.max_concurrent_tasks);
+    }
+}
+
+impl Validate for UpdateAgent {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        let UpdateAgent {
+            display_name,
+            description,
+            model,
+            capabilities,
+            pricing,
+            max_concurrent_tasks,
+            availability,
+        } = self;
+        if display_name.is_none()
+            && description.is_none()
+            && model.is_none()
+            && capabilities.is_none()
+            && pricing.is_none()
+            && max_concurrent_tasks.is_none()
+            && availability.is_none()
+        {
+            errors.push(FieldError::new("body", "no field to update"));
+        }
+        if let Some(name) = display_name {
+            check_length(
+                errors,
+                "displayName",
+                name.trim(),
+                1,
+                MAX_DISPLAY_NAME_CHARS,
+            );
+        }
+        if let Some(description) = description {
+            check_length(
+                errors,
+                "description",
+                description.trim(),
+                1,
+                MAX_DESCRIPTION_CHARS,
+            );
+        }
+        if let Some(model) = model {
+            check_length(errors, "model", model.trim(), 1, MAX_MODEL_CHARS);
+        }
+        if let Some(capabilities) = capabilities {
+            check_capabilities(errors, capabilities);
+        }
+        if let Some(pricing) = pricing {
+            check_prices(errors, pricing);
+        }
+        check_max_concurrent(errors, *max_concurrent_tasks);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RegisterAgent {
+        serde_json::from_value(serde_json::json!({
+            "displayName": "Reviewer",
+            "framework": "crewai",
+            "description": "Reviews code",
+            "capabilities": [{"category": "code_review", "tags": ["rust"]}],
+            "pricing": {"code_review": 2500},
+        }))
+        .unwrap()
+    }
+
+    fn fields(v: &impl Validate) -> Vec<String> {
+        let mut errors = Vec::new();
+        v.validate(&mut errors);
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_new_agent_starts_unverified_with_zero_stats() {
+        let agent = Agent::register(OwnerId::new(), request(), "t0");
+        assert_eq!(agent.status, AgentStatus::Active);
+        assert_eq!(agent.trust_tier, TrustTier::Unverified);
+        assert_eq!(agent.overall_score, 0);
+        assert_eq!(agent.stats, AgentStats::default());
+        assert_eq!(agent.max_concurrent_tasks, DEFAULT_MAX_CONCURRENT_TASKS);
+        assert_eq!(agent.pricing[&Category::CodeReview], Cents(2500));
+    }
+
+    #[test]
+    fn the_public_profile_has_no_private_field() {
+        let agent = Agent::register(OwnerId::new(), request(), "t0");
+        let public = serde_json::to_value(agent.public()).unwrap();
+        for private in ["ownerId", "stats", "model", "status", "maxConcurrentTasks"] {
+            assert!(public.get(private).is_none(), "{private} leaked");
+        }
+        let private = serde_json::to_value(agent.private()).unwrap();
+        assert_eq!(private["ownerId"], agent.owner_id.to_string());
+        assert_eq!(private["stats"]["activeTasks"], 0);
+        assert_eq!(private["displayName"], "Reviewer");
+    }
+
+    #[test]
+    fn registration_limits_are_enforced() {
+        assert!(fields(&request()).is_empty());
+        let mut bad = request();
+        bad.display_name = "x".repeat(MAX_DISPLAY_NAME_CHARS + 1);
+        bad.description = " ".into();
+        bad.pricing.insert(Category::Design, 0);
+        bad.capabilities.push(Capability {
+            category: Category::CodeReview,
+            tags: vec![String::new()],
+        });
+        bad.max_concurrent_tasks = Some(0);
+        assert_eq!(
+            fields(&bad),
+            [
+                "displayName",
+                "description",
+                "capabilities[1].category",
+                "capabilities[1].tags[0]",
+                "pricing.design",
+                "pricing.design",
+                "maxConcurrentTasks"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_framework_or_category_does_not_parse() {
+        let err = serde_json::from_value::<RegisterAgent>(serde_json::json!({
+            "displayName": "x", "framework": "skynet", "description": "d"
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("skynet"));
+        assert!(
+            serde_json::from_value::<Capability>(serde_json::json!({"category": "cooking"}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_update_must_keep_prices_and_capabilities_consistent() {
+        let mut agent = Agent::register(OwnerId::new(), request(), "t0");
+        let drop_capability = UpdateAgent {
+            capabilities: Some(vec![Capability {
+                category: Category::Testing,
+                tags: vec![],
+            }]),
+            ..Default::default()
+        };
+        let errors = agent.apply(drop_capability, "t1").unwrap_err();
+        assert_eq!(errors[0].field, "pricing.code_review");
+        assert_eq!(agent.updated_at, "t0", "a refused update changes nothing");
+
+        let go_busy = UpdateAgent {
+            availability: Some(Availability::Busy),
+            ..Default::default()
+        };
+        agent.apply(go_busy, "t2").unwrap();
+        assert_eq!(agent.availability, Availability::Busy);
+        assert_eq!(agent.updated_at, "t2");
+        assert_eq!(fields(&UpdateAgent::default()), ["body"]);
+    }
+}

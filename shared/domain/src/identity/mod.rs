@@ -1,0 +1,12 @@
+//! Who is who: owners (humans with sessions) and agents (API keys), and the secrets
+//! that identify them.
+
+pub mod agent;
+pub mod owner;
+pub mod secrets;
+
+pub use agent::{
+    Agent, AgentStats, AgentStatus, Availability, Capability, Category, Framework, RegisterAgent,
+    TrustTier, UpdateAgent,
+};
+pub use owner::{Owner, OwnerStatus, SignIn, SignUp};

@@ -1,0 +1,208 @@
+//! One auth layer for every function: who is calling, and may they call this often.
+//!
+//! - `X-API-Key: ac_live_…` → an active agent.
+//! - `Authorization: Bearer <session token>` → an active owner.
+//!
+//! Secrets are looked up by their SHA-256 only. Each authenticated caller is rate
+//! limited per key or per session.
+
+use aicity_domain::identity::secrets::hash_secret;
+use aicity_domain::identity::{Agent, AgentStatus, Owner, OwnerStatus};
+use aicity_domain::{ApiError, ErrorCode};
+use aicity_store::agents::{self, AgentRecord};
+use aicity_store::rate_limit::{self, RateDecision};
+use aicity_store::sessions::{self, Session, SessionLookup};
+use aicity_store::{StoreError, owners};
+use lambda_http::Request;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::context::Context;
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// An owner with a live session.
+#[derive(Debug, Clone)]
+pub struct OwnerCaller {
+    pub owner: Owner,
+    pub session: Session,
+    /// SHA-256 of the token, to revoke the session on sign-out.
+    pub token_hash: String,
+}
+
+/// Who made the request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Owner(OwnerCaller),
+    Agent(AgentRecord),
+}
+
+impl Caller {
+    /// The owner on whose behalf the caller acts (an agent acts for its owner).
+    pub fn owner_id(&self) -> aicity_domain::ids::OwnerId {
+        match self {
+            Caller::Owner(owner) => owner.owner.id,
+            Caller::Agent(record) => record.agent.owner_id,
+        }
+    }
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    let value = header(request, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn store_failure(err: StoreError) -> ApiError {
+    ApiError::from(err)
+}
+
+/// Counts one request for `subject`; over the limit is `RATE_LIMITED` with the
+/// seconds to wait in `Retry-After`.
+pub async fn rate_limit(ctx: &Context, subject: &str, limit: u32) -> Result<(), ApiError> {
+    let decision = rate_limit::hit(
+        ctx.db(),
+        &ctx.table,
+        subject,
+        limit,
+        ctx.limits.window,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .map_err(store_failure)?;
+    match decision {
+        RateDecision::Allowed { .. } => Ok(()),
+        RateDecision::Limited { retry_after } => Err(ApiError::with_message(
+            ErrorCode::RateLimited,
+            format!("Too many requests; retry after {retry_after} seconds"),
+        )
+        .details(json!({ "retryAfter": retry_after }))),
+    }
+}
+
+/// The calling agent (`X-API-Key`).
+pub async fn agent(ctx: &Context, request: &Request) -> Result<AgentRecord, ApiError> {
+    let key =
+        header(request, API_KEY_HEADER).ok_or_else(|| ApiError::new(ErrorCode::MissingApiKey))?;
+    let key_hash = hash_secret(key);
+    let record = match agents::by_api_key(ctx.db(), &ctx.table, &key_hash).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+        Err(err) => return Err(store_failure(err)),
+    };
+    match record.agent.status {
+        AgentStatus::Active => {}
+        // The seed: a deactivated agent's key "does not match any active agent".
+        AgentStatus::Deactivated => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+        AgentStatus::Suspended => return Err(ApiError::new(ErrorCode::AgentSuspended)),
+    }
+    rate_limit(ctx, &format!("key:{key_hash}"), ctx.limits.per_caller).await?;
+    Ok(record)
+}
+
+/// The calling owner (`Authorization: Bearer`).
+pub async fn owner(ctx: &Context, request: &Request) -> Result<OwnerCaller, ApiError> {
+    let token = bearer(request).ok_or_else(|| {
+        ApiError::with_message(
+            ErrorCode::Unauthorized,
+            "A Bearer session token is required",
+        )
+    })?;
+    let token_hash = hash_secret(token);
+    let session =
+        match sessions::lookup(ctx.db(), &ctx.table, &token_hash, OffsetDateTime::now_utc())
+            .await
+            .map_err(store_failure)?
+        {
+            SessionLookup::Valid(session) => session,
+            SessionLookup::Expired => return Err(ApiError::new(ErrorCode::SessionExpired)),
+            SessionLookup::Unknown => return Err(ApiError::new(ErrorCode::Unauthorized)),
+        };
+    let owner = match owners::get(ctx.db(), &ctx.table, &session.owner_id).await {
+        Ok(record) => record.owner,
+        Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::OwnerNotFound)),
+        Err(err) => return Err(store_failure(err)),
+    };
+    if owner.status == OwnerStatus::Suspended {
+        return Err(ApiError::new(ErrorCode::OwnerSuspended));
+    }
+    rate_limit(ctx, &format!("session:{token_hash}"), ctx.limits.per_caller).await?;
+    Ok(OwnerCaller {
+        owner,
+        session,
+        token_hash,
+    })
+}
+
+/// Either kind of caller; an API key wins when both are sent.
+pub async fn caller(ctx: &Context, request: &Request) -> Result<Caller, ApiError> {
+    if header(request, API_KEY_HEADER).is_some() {
+        return agent(ctx, request).await.map(Caller::Agent);
+    }
+    if bearer(request).is_some() {
+        return owner(ctx, request).await.map(Caller::Owner);
+    }
+    Err(ApiError::with_message(
+        ErrorCode::Unauthorized,
+        "Send an X-API-Key or an Authorization: Bearer session token",
+    ))
+}
+
+/// The client's IP as API Gateway saw it.
+pub fn source_ip(request: &Request) -> String {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .http
+            .source_ip
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        _ => "unknown".into(),
+    }
+}
+
+/// An agent acting for someone else's owner is refused; helper for handlers.
+pub fn owns(owner: &Owner, agent: &Agent) -> bool {
+    agent.owner_id == owner.id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = http::Request::builder();
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(lambda_http::Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn reads_bearer_tokens_case_insensitively() {
+        assert_eq!(
+            bearer(&request(&[("authorization", "Bearer abc")])),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer(&request(&[("authorization", "bearer  abc ")])),
+            Some("abc")
+        );
+        assert_eq!(bearer(&request(&[("authorization", "Basic abc")])), None);
+        assert_eq!(bearer(&request(&[("authorization", "Bearer ")])), None);
+        assert_eq!(bearer(&request(&[])), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! Agents, their API keys and their search rows.
+//!
+//! Every change to an agent is a read-modify-write guarded by a `version` attribute:
+//! the new profile, its search rows, its key item and the owner's active-agent counter
+//! change in one transaction or not at all.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aicity_domain::identity::agent::PublicProfile;
+use aicity_domain::identity::{Agent, AgentStatus, Availability, Category, Framework, TrustTier};
+use aicity_domain::ids::{AgentId, OwnerId};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use crate::item::Stored;
+use crate::schema::{GSI1, GSI2};
+use crate::transact::Transaction;
+use crate::{Key, StoreError};
+
+/// The agent item: the agent plus its key hash and optimistic-lock version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRecord {
+    #[serde(flatten)]
+    pub agent: Agent,
+    pub api_key_hash: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyPointer {
+    agent_id: AgentId,
+    owner_id: OwnerId,
+}
+
+fn invalid(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(err.to_string())
+}
+
+fn owner_agents_partition(owner: &OwnerId) -> String {
+    format!("OWNER#{owner}#AGENTS")
+}
+
+fn agent_item(record: &AgentRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let agent = &record.agent;
+    Stored::new(Key::agent(&agent.id), record)
+        .gsi1(
+            owner_agents_partition(&agent.owner_id),
+            format!("AGENT#{}", agent.id),
+        )
+        .to_item()
+}
+
+/// The search rows an agent has: one per category plus the all-categories row, and
+/// none at all unless it is active.
+fn search_rows(agent: &Agent) -> Vec<(Key, Stored<PublicProfile>)> {
+    if agent.status != AgentStatus::Active {
+        return Vec::new();
+    }
+    let sort = format!("{:04}#{}", agent.overall_score.min(9999), agent.id);
+    std::iter::once(None)
+        .chain(agent.categories().map(Some))
+        .map(|category| {
+            let key = Key::agent_search_row(&agent.id, category);
+            let partition = format!("CAT#{}", category.map_or("*", Category::as_str));
+            let row = Stored::new(key.clone(), agent.public()).gsi2(partition, sort.clone());
+            (key, row)
+        })
+        .collect()
+}
+
+fn put(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+    condition: Option<(&str, HashMap<String, AttributeValue>)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut builder = Put::builder().table_name(table).set_item(Some(item));
+    if let Some((expression, values)) = condition {
+        builder = builder.condition_expression(expression);
+        if !values.is_empty() {
+            builder = builder.set_expression_attribute_values(Some(values));
+        }
+    }
+    Ok(TransactWriteItem::builder()
+        .put(builder.build().map_err(invalid)?)
+        .build())
+}
+
+fn delete(table: &str, key: &Key, must_exist: bool) -> Result<TransactWriteItem, StoreError> {
+    let mut builder = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key.to_map()));
+    if must_exist {
+        builder = builder.condition_expression("attribute_exists(PK)");
+    }
+    Ok(TransactWriteItem::builder()
+        .delete(builder.build().map_err(invalid)?)
+        .build())
+}
+
+/// Changes the owner's active-agent count by `delta`; a +1 must stay within `max`.
+fn owner_counter(
+    table: &str,
+    owner: &OwnerId,
+    delta: i64,
+    max: u32,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut values = HashMap::from([
+        (":delta".to_owned(), AttributeValue::N(delta.to_string())),
+        (":zero".to_owned(), AttributeValue::N("0".into())),
+    ]);
+    let condition = if delta > 0 {
+        values.insert(":max".to_owned(), AttributeValue::N(max.to_string()));
+        "attribute_exists(PK) AND (attribute_not_exists(activeAgents) OR activeAgents < :max)"
+    } else {
+        "attribute_exists(PK)"
+    };
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(Key::owner(owner).to_map()))
+        .update_expression("SET activeAgents = if_not_exists(activeAgents, :zero) + :delta")
+        .condition_expression(condition)
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(invalid)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Registers a new agent with its key. Past the owner's `max_active` agents the
+/// `"owner"` item fails and nothing is written.
+pub async fn register(
+    client: &Client,
+    table: &str,
+    record: &AgentRecord,
+    max_active: u32,
+) -> Result<(), StoreError> {
+    let agent = &record.agent;
+    let pointer = KeyPointer {
+        agent_id: agent.id,
+        owner_id: agent.owner_id,
+    };
+    let not_exists = || Some(("attribute_not_exists(PK)", HashMap::new()));
+    let mut transaction = Transaction::new();
+    transaction
+        .push("agent", put(table, agent_item(record)?, not_exists())?)
+        .push(
+            "apiKey",
+            put(
+                table,
+                Stored::new(Key::api_key(&record.api_key_hash), pointer).to_item()?,
+                not_exists(),
+            )?,
+        )
+        .push(
+            "owner",
+            owner_counter(table, &agent.owner_id, 1, max_active)?,
+        );
+    for (_, row) in search_rows(agent) {
+        transaction.push("search", put(table, row.to_item()?, None)?);
+    }
+    transaction.commit(client).await
+}
+
+pub async fn get(client: &Client, table: &str, id: &AgentId) -> Result<AgentRecord, StoreError> {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(Key::agent(id).to_map()))
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item
+        .ok_or(StoreError::NotFound)?;
+    Ok(serde_dynamo::from_item::<_, Stored<AgentRecord>>(item)?.body)
+}
+
+/// The agent a key belongs to, if the key is its current one.
+pub async fn by_api_key(
+    client: &Client,
+    table: &str,
+    key_hash: &str,
+) -> Result<AgentRecord, StoreError> {
+    let pointer = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(Key::api_key(key_hash).to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item
+        .ok_or(StoreError::NotFound)?;
+    let pointer: Stored<KeyPointer> = serde_dynamo::from_item(pointer)?;
+    let record = get(client, table, &pointer.body.agent_id).await?;
+    // A rotation replaces the pointer and the hash together; checking both means an
+    // old key can never authenticate, whatever order replicas see them in.
+    if record.api_key_hash != key_hash {
+        return Err(StoreError::NotFound);
+    }
+    Ok(record)
+}
+
+/// Every agent of an owner, oldest first.
+pub async fn list_by_owner(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+) -> Result<Vec<Agent>, StoreError> {
+    let mut agents = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(GSI1.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1.pk)
+            .expression_attribute_values(":pk", AttributeValue::S(owner_agents_partition(owner)))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            agents.push(
+                serde_dynamo::from_item::<_, Stored<AgentRecord>>(item)?
+                    .body
+                    .agent,
+            );
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(agents);
+        }
+    }
+}
+
+/// Writes `after` over `before` if nobody changed the agent in between (else a
+/// `"agent"` conflict), keeping search rows and the owner's counter in step.
+pub async fn save(
+    client: &Client,
+    table: &str,
+    before: &AgentRecord,
+    after: Agent,
+    api_key_hash: Option<String>,
+    max_active: u32,
+) -> Result<AgentRecord, StoreError> {
+    let record = AgentRecord {
+        agent: after,
+        api_key_hash: api_key_hash.unwrap_or_else(|| before.api_key_hash.clone()),
+        version: before.version + 1,
+    };
+    let mut transaction = Transaction::new();
+    transaction.push(
+        "agent",
+        put(
+            table,
+            agent_item(&record)?,
+            Some((
+                "version = :version",
+                HashMap::from([(
+                    ":version".to_owned(),
+                    AttributeValue::N(before.version.to_string()),
+                )]),
+            )),
+        )?,
+    );
+    let was_active = before.agent.status == AgentStatus::Active;
+    let is_active = record.agent.status == AgentStatus::Active;
+    if was_active != is_active {
+        let delta = if is_active { 1 } else { -1 };
+        transaction.push(
+            "owner",
+            owner_counter(table, &record.agent.owner_id, delta, max_active)?,
+        );
+    }
+    if record.api_key_hash != before.api_key_hash {
+        let pointer = KeyPointer {
+            agent_id: record.agent.id,
+            owner_id: record.agent.owner_id,
+        };
+        transaction
+            .push(
+                "oldApiKey",
+                delete(table, &Key::api_key(&before.api_key_hash), true)?,
+            )
+            .push(
+                "apiKey",
+                put(
+                    table,
+                    Stored::new(Key::api_key(&record.api_key_hash), pointer).to_item()?,
+                    Some(("attribute_not_exists(PK)", HashMap::new())),
+                )?,
+            );
+    }
+    let new_rows = search_rows(&record.agent);
+    let kept: BTreeSet<String> = new_rows.iter().map(|(key, _)| key.sk.clone()).collect();
+    for (key, _) in search_rows(&before.agent) {
+        if !kept.contains(&key.sk) {
+            transaction.push("search", delete(table, &key, false)?);
+        }
+    }
+    for (_, row) in new_rows {
+        transaction.push("search", put(table, row.to_item()?, None)?);
+    }
+    transaction.commit(client).await?;
+    Ok(record)
+}
+
+/// Filters of `GET /agents/search`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    pub category: Option<Category>,
+    pub availability: Option<Availability>,
+    pub min_score: Option<u32>,
+    pub framework: Option<Framework>,
+    pub trust_tier: Option<TrustTier>,
+}
+
+/// Active agents matching `filter`, best score first, and how many match in all.
+///
+/// One Query on GSI2 (the category's partition, or the all-categories one), the score
+/// bound in the key condition, the rest as a filter expression.
+pub async fn search(
+    client: &Client,
+    table: &str,
+    filter: &SearchFilter,
+    offset: u64,
+    limit: u32,
+) -> Result<(Vec<PublicProfile>, u64), StoreError> {
+    let partition = format!("CAT#{}", filter.category.map_or("*", Category::as_str));
+    let mut names = HashMap::from([("#pk".to_owned(), GSI2.pk.to_owned())]);
+    let mut values = HashMap::from([(":pk".to_owned(), AttributeValue::S(partition))]);
+    let mut key_condition = "#pk = :pk".to_owned();
+    if let Some(min) = filter.min_score {
+        names.insert("#sk".to_owned(), GSI2.sk.to_owned());
+        values.insert(
+            ":min".to_owned(),
+            AttributeValue::S(format!("{:04}", min.min(9999))),
+        );
+        key_condition.push_str(" AND #sk >= :min");
+    }
+    let mut filters = Vec::new();
+    for (attribute, value) in [
+        (
+            "availability",
+            filter.availability.map(Availability::as_str),
+        ),
+        ("framework", filter.framework.map(Framework::as_str)),
+        ("trustTier", filter.trust_tier.map(TrustTier::as_str)),
+    ] {
+        if let Some(value) = value {
+            names.insert(format!("#{attribute}"), attribute.to_owned());
+            values.insert(format!(":{attribute}"), AttributeValue::S(value.to_owned()));
+            filters.push(format!("#{attribute} = :{attribute}"));
+        }
+    }
+    let mut matches = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(GSI2.name)
+            .key_condition_expression(&key_condition)
+            .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+            .set_expression_attribute_names(Some(names.clone()))
+            .set_expression_attribute_values(Some(values.clone()))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            matches.push(serde_dynamo::from_item::<_, Stored<PublicProfile>>(item)?.body);
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    let total = matches.len() as u64;
+    let page = matches
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
+    Ok((page, total))
+}
