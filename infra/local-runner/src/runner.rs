@@ -65,10 +65,12 @@ pub fn shared_environment(
     Ok(merged)
 }
 
-/// `KEY=value` lines for `cargo lambda watch --env-file`.
+/// `KEY=value` lines for `cargo lambda watch --env-file`. Empty values are left out:
+/// the watch rejects them, and the functions treat empty as unset anyway.
 pub fn env_file(environment: &BTreeMap<String, String>) -> String {
     environment
         .iter()
+        .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect()
 }

@@ -342,4 +342,9 @@ fn every_function_gets_its_template_environment() {
     assert_eq!(env["CANARY_QUEUE_URL"], "http://sqs/CanaryQueue");
     assert_eq!(env["RUST_LOG"], "info");
     assert!(runner::env_file(&env).contains("TABLE_NAME=local-Table\n"));
+    assert_eq!(env["PAYMENT_PROVIDER"], "local");
+    assert!(
+        !runner::env_file(&env).contains("STRIPE_SECRET_KEY"),
+        "empty values are left out"
+    );
 }

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod money;
 pub mod task;
 pub mod validate;
+pub mod vault;
 
 pub use error::{ApiError, FieldError};
 pub use error_code::ErrorCode;

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod context;
 pub mod envelope;
+pub mod idempotency;
 pub mod logging;
 pub mod request;
 pub mod response;

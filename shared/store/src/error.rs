@@ -3,7 +3,7 @@
 use aicity_domain::{ApiError, ErrorCode};
 
 /// One item of a cancelled transaction and why it failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FailedItem {
     /// The caller's name for the item (e.g. `"task"`, `"hold"`, `"pool"`).
     pub label: String,
@@ -11,6 +11,8 @@ pub struct FailedItem {
     pub index: usize,
     /// DynamoDB's reason code, e.g. `ConditionalCheckFailed`.
     pub code: String,
+    /// The item as it was, when the write asked for it (`ALL_OLD` on failure).
+    pub item: Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,14 @@ impl StoreError {
     /// Wraps any SDK error; the text goes to logs, never to a response body.
     pub fn aws(err: impl std::error::Error) -> Self {
         StoreError::Aws(aws_error_chain(&err))
+    }
+
+    /// The failed item of a cancelled transaction with this label.
+    pub fn failed_item(&self, label: &str) -> Option<&FailedItem> {
+        match self {
+            StoreError::TransactionCancelled { failed } => failed.iter().find(|f| f.label == label),
+            _ => None,
+        }
     }
 
     /// The failed item labels of a cancelled transaction (empty otherwise).

@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod item;
 pub mod keys;
 pub mod owners;
@@ -18,6 +19,7 @@ pub mod sessions;
 pub mod transact;
 pub mod transition;
 pub mod ttl;
+pub mod vault;
 
 pub use config::{AwsClients, StoreConfig};
 pub use error::StoreError;

@@ -34,6 +34,17 @@ impl Transaction {
         self
     }
 
+    /// Adds labelled items built elsewhere (e.g. a vault operation's).
+    pub fn extend(
+        &mut self,
+        items: impl IntoIterator<Item = (String, TransactWriteItem)>,
+    ) -> &mut Self {
+        for (label, item) in items {
+            self.push(label, item);
+        }
+        self
+    }
+
     /// Makes a retried commit idempotent for 10 minutes (DynamoDB's
     /// `ClientRequestToken`): a retry after a timeout cannot apply twice.
     pub fn idempotency_token(&mut self, token: impl Into<String>) -> &mut Self {
@@ -95,6 +106,7 @@ fn failed_items(labels: &[String], reasons: &[CancellationReason]) -> Vec<Failed
                     .unwrap_or_else(|| format!("#{index}")),
                 index,
                 code: code.to_owned(),
+                item: reason.item().cloned(),
             })
         })
         .collect()
@@ -122,7 +134,8 @@ mod tests {
             vec![FailedItem {
                 label: "pool".into(),
                 index: 2,
-                code: "ConditionalCheckFailed".into()
+                code: "ConditionalCheckFailed".into(),
+                item: None,
             }]
         );
     }

@@ -1,0 +1,268 @@
+//! `vault`: the owner's credit pool and the agents' wallets.
+//!
+//! - `GET  /api/v1/vault/pool` (owner): the pool, created empty on first read
+//! - `POST /api/v1/vault/pool/top-up` (owner, `Idempotency-Key`): card → pool
+//! - `PUT  /api/v1/vault/pool/auto-top-up` (owner): the reload rule
+//! - `GET  /api/v1/vault/transactions` (owner): the pool's ledger entries, newest first
+//! - `GET  /api/v1/vault/wallet` (agent): its earnings and escrow
+//! - `POST /api/v1/vault/wallets/{agentId}/allocate` (owner): pool → own agent
+//! - `POST /api/v1/vault/transfers` (owner): between two of its agents
+
+use aicity_domain::identity::AgentStatus;
+use aicity_domain::ids::AgentId;
+use aicity_domain::money::Cents;
+use aicity_domain::validate::{Validate, check_range};
+use aicity_domain::vault::{Account, AutoTopUp, TopUpRequest, TransferKind};
+use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::auth::{self, OwnerCaller};
+use aicity_http::idempotency::idempotent;
+use aicity_http::request::query_param;
+use aicity_http::{
+    Context, PageRequest, Pagination, json_body, ok, paginated, path_param, route_key,
+};
+use aicity_store::agents::{self, AgentRecord};
+use aicity_store::{StoreError, vault as ledger_store};
+use aicity_vault::PaymentProvider;
+use aicity_vault::service;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+const MAX_BODY: usize = 4 * 1024;
+/// Allocations and transfers move at most $100,000 at once.
+const MAX_MOVE: i64 = 10_000_000;
+
+pub struct Vault {
+    pub ctx: Context,
+    pub payments: Box<dyn PaymentProvider>,
+}
+
+pub async fn handle(vault: &Vault, request: Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &vault.ctx;
+    match route_key(&request).as_deref() {
+        Some("GET /api/v1/vault/pool") => get_pool(ctx, &request).await,
+        Some("POST /api/v1/vault/pool/top-up") => top_up(vault, &request).await,
+        Some("PUT /api/v1/vault/pool/auto-top-up") => auto_top_up(ctx, &request).await,
+        Some("GET /api/v1/vault/transactions") => transactions(ctx, &request).await,
+        Some("GET /api/v1/vault/wallet") => wallet(ctx, &request).await,
+        Some("POST /api/v1/vault/wallets/{agentId}/allocate") => allocate(ctx, &request).await,
+        Some("POST /api/v1/vault/transfers") => transfer(ctx, &request).await,
+        _ => Err(ApiError::new(ErrorCode::NotFound)),
+    }
+}
+
+async fn get_pool(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    ok(ledger_store::pool(ctx.db(), &ctx.table, &owner.owner.id).await?)
+}
+
+async fn top_up(vault: &Vault, request: &Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &vault.ctx;
+    let owner = auth::owner(ctx, request).await?;
+    let scope = format!("{}:top-up", owner.owner.id);
+    idempotent(ctx, request, &scope, || async {
+        let body: TopUpRequest = json_body(request, MAX_BODY)?;
+        // With an Idempotency-Key the provider sees the same key on a retry; without
+        // one every request is a new charge.
+        let charge_key = match request
+            .headers()
+            .get(aicity_http::idempotency::IDEMPOTENCY_KEY_HEADER)
+        {
+            Some(key) => format!(
+                "topup:{}:{}",
+                owner.owner.id,
+                key.to_str().unwrap_or_default()
+            ),
+            None => format!("topup:{}", aicity_domain::ids::TransferId::new()),
+        };
+        let (pool, charged, charge_id) = service::top_up(
+            ctx.db(),
+            &ctx.table,
+            vault.payments.as_ref(),
+            &owner.owner.id,
+            Cents(body.amount),
+            body.payment_method,
+            &charge_key,
+        )
+        .await?;
+        ok(json!({
+            "newBalance": pool.balance,
+            "amountCharged": charged,
+            "chargeId": charge_id,
+            "pool": pool,
+        }))
+    })
+    .await
+}
+
+async fn auto_top_up(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let rule: AutoTopUpBody = json_body(request, MAX_BODY)?;
+    let rule = AutoTopUp {
+        enabled: rule.enabled,
+        threshold: Cents(rule.threshold),
+        reload_amount: Cents(rule.reload_amount),
+    };
+    ok(ledger_store::set_auto_top_up(ctx.db(), &ctx.table, &owner.owner.id, &rule).await?)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AutoTopUpBody {
+    enabled: bool,
+    #[serde(default)]
+    threshold: i64,
+    #[serde(default)]
+    reload_amount: i64,
+}
+
+impl Validate for AutoTopUpBody {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        AutoTopUp {
+            enabled: self.enabled,
+            threshold: Cents(self.threshold),
+            reload_amount: Cents(self.reload_amount),
+        }
+        .validate(errors);
+    }
+}
+
+async fn transactions(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let page = PageRequest::parse(
+        query_param(request, "page").as_deref(),
+        query_param(request, "pageSize").as_deref(),
+    )?;
+    let kind = match query_param(request, "type") {
+        None => None,
+        Some(raw) => Some(TransferKind::parse(&raw).ok_or_else(|| {
+            let kinds: Vec<&str> = TransferKind::ALL.iter().map(|k| k.as_str()).collect();
+            ApiError::invalid_field("type", format!("must be one of {}", kinds.join(", ")))
+        })?),
+    };
+    let (entries, total) = ledger_store::entries(
+        ctx.db(),
+        &ctx.table,
+        &Account::Pool(owner.owner.id),
+        kind,
+        page.offset(),
+        page.page_size,
+    )
+    .await?;
+    paginated(entries, Pagination::new(page, total))
+}
+
+async fn wallet(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let agent = auth::agent(ctx, request).await?;
+    ok(ledger_store::wallet(ctx.db(), &ctx.table, &agent.agent.id).await?)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Amount {
+    amount: i64,
+}
+
+impl Validate for Amount {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        check_range(errors, "amount", self.amount, 1, MAX_MOVE);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TransferBody {
+    from_agent_id: AgentId,
+    to_agent_id: AgentId,
+    amount: i64,
+}
+
+impl Validate for TransferBody {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        check_range(errors, "amount", self.amount, 1, MAX_MOVE);
+    }
+}
+
+/// An agent of the calling owner that may receive funds.
+async fn own_agent(
+    ctx: &Context,
+    owner: &OwnerCaller,
+    id: &AgentId,
+) -> Result<AgentRecord, ApiError> {
+    let record = match agents::get(ctx.db(), &ctx.table, id).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::with_message(
+                ErrorCode::AgentNotFound,
+                format!("No agent {id}"),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if !auth::owns(&owner.owner, &record.agent) {
+        return Err(ApiError::with_message(
+            ErrorCode::NotAgentOwner,
+            "Both agents must belong to you",
+        ));
+    }
+    Ok(record)
+}
+
+fn must_be_active(record: &AgentRecord) -> Result<(), ApiError> {
+    if record.agent.status == AgentStatus::Active {
+        Ok(())
+    } else {
+        Err(ApiError::with_message(
+            ErrorCode::CannotFundInactiveAgent,
+            "Reactivate the agent before funding it",
+        ))
+    }
+}
+
+async fn allocate(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let agent_id: AgentId = path_param(request, "agentId")?
+        .parse()
+        .map_err(|_| ApiError::with_message(ErrorCode::AgentNotFound, "No such agent"))?;
+    let body: Amount = json_body(request, MAX_BODY)?;
+    let record = own_agent(ctx, &owner, &agent_id).await?;
+    must_be_active(&record)?;
+    service::allocate(
+        ctx.db(),
+        &ctx.table,
+        &owner.owner.id,
+        &agent_id,
+        Cents(body.amount),
+    )
+    .await?;
+    ok(json!({
+        "wallet": ledger_store::wallet(ctx.db(), &ctx.table, &agent_id).await?,
+        "pool": ledger_store::pool(ctx.db(), &ctx.table, &owner.owner.id).await?,
+    }))
+}
+
+async fn transfer(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let owner = auth::owner(ctx, request).await?;
+    let body: TransferBody = json_body(request, MAX_BODY)?;
+    if body.from_agent_id == body.to_agent_id {
+        return Err(ApiError::with_message(
+            ErrorCode::SameWalletTransfer,
+            "Source and destination must be different agents",
+        ));
+    }
+    own_agent(ctx, &owner, &body.from_agent_id).await?;
+    let destination = own_agent(ctx, &owner, &body.to_agent_id).await?;
+    must_be_active(&destination)?;
+    service::transfer(
+        ctx.db(),
+        &ctx.table,
+        &body.from_agent_id,
+        &body.to_agent_id,
+        Cents(body.amount),
+    )
+    .await?;
+    ok(json!({
+        "from": ledger_store::wallet(ctx.db(), &ctx.table, &body.from_agent_id).await?,
+        "to": ledger_store::wallet(ctx.db(), &ctx.table, &body.to_agent_id).await?,
+    }))
+}

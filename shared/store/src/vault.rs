@@ -1,0 +1,845 @@
+//! The ledger on DynamoDB: balances live on the pool, wallet and revenue items; every
+//! operation writes its transfers (two ledger rows each), the balance changes (with
+//! conditions that keep every balance but the external one non-negative) and the
+//! hold's state change in one `TransactWriteItems`.
+//!
+//! Operations return their labelled items so a caller can add them to its own
+//! transaction (a task's status change and its money move together), or commit them
+//! alone. Each is idempotent by its id: a hold is keyed by its task and changes state
+//! only from the state it expects, so a replay is cancelled and changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aicity_domain::ids::{AgentId, HoldId, OwnerId, PoolId, TaskId};
+use aicity_domain::money::Cents;
+use aicity_domain::vault::AutoTopUp;
+use aicity_domain::vault::ledger::{self, Account, Transfer, TransferKind};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::item::Stored;
+use crate::probe::now_rfc3339;
+use crate::transact::Transaction;
+use crate::transition::Transition;
+use crate::{Key, StoreError};
+
+pub type Labeled = (String, TransactWriteItem);
+type Item = HashMap<String, AttributeValue>;
+
+fn invalid(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(err.to_string())
+}
+
+pub fn pool_key(owner: &OwnerId) -> Key {
+    Key::new(format!("OWNER#{owner}"), "POOL")
+}
+
+pub fn wallet_key(agent: &AgentId) -> Key {
+    Key::new(format!("AGENT#{agent}"), "WALLET")
+}
+
+pub fn revenue_key(shard: u8) -> Key {
+    Key::new(format!("REVENUE#{shard:02}"), "REVENUE")
+}
+
+pub fn hold_key(task: &TaskId) -> Key {
+    Key::new(format!("HOLD#{task}"), "HOLD")
+}
+
+fn charge_key(charge_id: &str) -> Key {
+    Key::new(format!("CHARGE#{charge_id}"), "CHARGE")
+}
+
+/// The owner's pool as stored and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    pub id: PoolId,
+    pub owner_id: OwnerId,
+    /// available + held.
+    pub balance: Cents,
+    pub held: Cents,
+    pub available: Cents,
+    #[serde(default)]
+    pub auto_top_up: AutoTopUp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wallet {
+    pub agent_id: AgentId,
+    pub available: Cents,
+    pub pending_escrow: Cents,
+    pub lifetime_earned: Cents,
+}
+
+/// Where a task's money is. Moves only forward:
+/// `pending → posted → released | reversed`, or `pending → voided`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    Pending,
+    Posted,
+    Voided,
+    Released,
+    Reversed,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Pending => "pending",
+            HoldStatus::Posted => "posted",
+            HoldStatus::Voided => "voided",
+            HoldStatus::Released => "released",
+            HoldStatus::Reversed => "reversed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub id: HoldId,
+    pub task_id: TaskId,
+    pub owner_id: OwnerId,
+    pub amount: Cents,
+    pub status: HoldStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    #[serde(default)]
+    pub charged: Cents,
+    #[serde(default)]
+    pub earning: Cents,
+    #[serde(default)]
+    pub fee: Cents,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One side of a transfer, as listed by `GET /vault/transactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: TransferKind,
+    /// Signed, from this account's side: + in, − out.
+    pub amount: Cents,
+    pub account: String,
+    pub counterparty: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+    pub created_at: String,
+}
+
+/// The item and attribute holding an account's balance.
+fn location(account: &Account) -> (Key, &'static str) {
+    match account {
+        Account::External(owner) => (pool_key(owner), "externalBalance"),
+        Account::Pool(owner) => (pool_key(owner), "available"),
+        Account::Hold(owner, _) => (pool_key(owner), "held"),
+        Account::Escrow(agent) => (wallet_key(agent), "pendingEscrow"),
+        Account::Wallet(agent) => (wallet_key(agent), "available"),
+        Account::Revenue(shard) => (revenue_key(*shard), "balance"),
+    }
+}
+
+/// What identifies an item that has balances, for creating it on first use.
+fn identity_fields(account: &Account) -> Vec<(&'static str, AttributeValue)> {
+    match account {
+        Account::External(owner) | Account::Pool(owner) | Account::Hold(owner, _) => vec![
+            ("ownerId", AttributeValue::S(owner.to_string())),
+            ("id", AttributeValue::S(PoolId::new().to_string())),
+        ],
+        Account::Escrow(agent) | Account::Wallet(agent) => {
+            vec![("agentId", AttributeValue::S(agent.to_string()))]
+        }
+        Account::Revenue(shard) => vec![("shard", AttributeValue::N(shard.to_string()))],
+    }
+}
+
+/// The balance changes of `transfers` as one conditional update per item, plus the two
+/// ledger rows of each transfer. Labels: `"pool:<owner>"`, `"wallet:<agent>"`, ….
+pub fn transfer_items(
+    table: &str,
+    transfers: &[Transfer],
+    task: Option<&TaskId>,
+    now: OffsetDateTime,
+) -> Result<Vec<Labeled>, StoreError> {
+    // (item key) → (label, attribute deltas, minimum-balance needs, identity)
+    struct Change {
+        label: String,
+        deltas: BTreeMap<&'static str, i64>,
+        debits: BTreeMap<&'static str, i64>,
+        identity: Vec<(&'static str, AttributeValue)>,
+    }
+    let mut changes: BTreeMap<(String, String), Change> = BTreeMap::new();
+    let mut add = |account: &Account, delta: i64| {
+        let (key, attribute) = location(account);
+        let label = match account {
+            Account::External(o) | Account::Pool(o) | Account::Hold(o, _) => format!("pool:{o}"),
+            Account::Escrow(a) | Account::Wallet(a) => format!("wallet:{a}"),
+            Account::Revenue(s) => format!("revenue:{s}"),
+        };
+        let change = changes.entry((key.pk, key.sk)).or_insert_with(|| Change {
+            label,
+            deltas: BTreeMap::new(),
+            debits: BTreeMap::new(),
+            identity: identity_fields(account),
+        });
+        *change.deltas.entry(attribute).or_insert(0) += delta;
+        if delta < 0 && !account.may_go_negative() {
+            *change.debits.entry(attribute).or_insert(0) += -delta;
+        }
+        // The pool shows `balance` = available + held.
+        if matches!(account, Account::Pool(_) | Account::Hold(..)) {
+            *change.deltas.entry("balance").or_insert(0) += delta;
+        }
+    };
+    for t in transfers {
+        if !t.amount.is_positive() {
+            return Err(invalid("transfers must move a positive amount"));
+        }
+        add(&t.from, -t.amount.get());
+        add(&t.to, t.amount.get());
+    }
+    let mut items: Vec<Labeled> = Vec::new();
+    for ((pk, sk), mut change) in changes {
+        for t in transfers
+            .iter()
+            .filter(|t| t.kind == TransferKind::EscrowRelease)
+        {
+            if location(&t.to).0.pk == pk {
+                *change.deltas.entry("lifetimeEarned").or_insert(0) += t.amount.get();
+            }
+        }
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut adds = Vec::new();
+        for (i, (attribute, delta)) in change.deltas.iter().enumerate() {
+            names.insert(format!("#a{i}"), (*attribute).to_owned());
+            values.insert(format!(":d{i}"), AttributeValue::N(delta.to_string()));
+            adds.push(format!("#a{i} :d{i}"));
+        }
+        let mut sets = vec!["#updatedAt = :now".to_owned()];
+        names.insert("#updatedAt".to_owned(), "updatedAt".to_owned());
+        values.insert(":now".to_owned(), AttributeValue::S(now_rfc3339(now)));
+        for (i, (attribute, value)) in change.identity.iter().enumerate() {
+            names.insert(format!("#i{i}"), (*attribute).to_owned());
+            values.insert(format!(":i{i}"), value.clone());
+            sets.push(format!("#i{i} = if_not_exists(#i{i}, :i{i})"));
+        }
+        let mut conditions = Vec::new();
+        for (i, (attribute, need)) in change.debits.iter().enumerate() {
+            names.insert(format!("#c{i}"), (*attribute).to_owned());
+            values.insert(format!(":c{i}"), AttributeValue::N(need.to_string()));
+            conditions.push(format!("(attribute_exists(#c{i}) AND #c{i} >= :c{i})"));
+        }
+        let mut update = Update::builder()
+            .table_name(table)
+            .set_key(Some(Key::new(pk, sk).to_map()))
+            .update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if !conditions.is_empty() {
+            update = update.condition_expression(conditions.join(" AND "));
+        }
+        items.push((
+            change.label,
+            TransactWriteItem::builder()
+                .update(update.build().map_err(invalid)?)
+                .build(),
+        ));
+    }
+    let created_at = now_rfc3339(now);
+    for t in transfers {
+        let id = ulid::Ulid::generate().to_string();
+        for (account, other, sign) in [(&t.from, &t.to, -1), (&t.to, &t.from, 1)] {
+            let entry = Entry {
+                id: format!("txn_{id}"),
+                kind: t.kind,
+                amount: Cents(sign * t.amount.get()),
+                account: account.name(),
+                counterparty: other.name(),
+                task_id: task.copied(),
+                created_at: created_at.clone(),
+            };
+            let key = Key::new(format!("ACCOUNT#{}", account.name()), format!("ENTRY#{id}"));
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(Stored::new(key, entry).to_item()?))
+                .build()
+                .map_err(invalid)?;
+            items.push((
+                "entry".to_owned(),
+                TransactWriteItem::builder().put(put).build(),
+            ));
+        }
+    }
+    Ok(items)
+}
+
+fn put_new(table: &str, item: Item, label: &str) -> Result<Labeled, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(invalid)?;
+    Ok((
+        label.to_owned(),
+        TransactWriteItem::builder().put(put).build(),
+    ))
+}
+
+/// What went wrong with a money operation, in the caller's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// An account lacked funds: which one, what was needed, what it had.
+    #[error("{account} needs {required}, has {available}")]
+    Insufficient {
+        account: String,
+        required: Cents,
+        available: Cents,
+    },
+    /// The operation already happened (a replay): nothing changed.
+    #[error("already done")]
+    AlreadyDone,
+    /// The hold is not in the state this operation starts from.
+    #[error("hold is {0:?}")]
+    WrongState(Option<HoldStatus>),
+    #[error("invalid amount: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ledger::LedgerError> for VaultError {
+    fn from(err: ledger::LedgerError) -> Self {
+        VaultError::Invalid(err.to_string())
+    }
+}
+
+fn number(item: &Item, attribute: &str) -> i64 {
+    item.get(attribute)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Explains a cancelled money transaction: which balance was short, by the labels and
+/// the old items DynamoDB returns.
+pub fn explain(err: StoreError, transfers: &[Transfer]) -> VaultError {
+    let StoreError::TransactionCancelled { failed } = &err else {
+        return VaultError::Store(err);
+    };
+    for failure in failed {
+        let Some(account) = transfers.iter().map(|t| t.from).find(|a| {
+            let label = match a {
+                Account::External(o) | Account::Pool(o) | Account::Hold(o, _) => {
+                    format!("pool:{o}")
+                }
+                Account::Escrow(g) | Account::Wallet(g) => format!("wallet:{g}"),
+                Account::Revenue(s) => format!("revenue:{s}"),
+            };
+            label == failure.label && !a.may_go_negative()
+        }) else {
+            continue;
+        };
+        let (_, attribute) = location(&account);
+        let required: i64 = transfers
+            .iter()
+            .filter(|t| location(&t.from) == location(&account))
+            .map(|t| t.amount.get())
+            .sum();
+        let available = failure
+            .item
+            .as_ref()
+            .map_or(0, |item| number(item, attribute));
+        return VaultError::Insufficient {
+            account: account.name(),
+            required: Cents(required),
+            available: Cents(available),
+        };
+    }
+    VaultError::Store(err)
+}
+
+// ---- reads -------------------------------------------------------------------------
+
+/// The owner's pool, created empty on first read.
+pub async fn pool(client: &Client, table: &str, owner: &OwnerId) -> Result<Pool, StoreError> {
+    let key = pool_key(owner);
+    let output = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key.to_map()))
+        .update_expression(
+            "SET #id = if_not_exists(#id, :id), #owner = if_not_exists(#owner, :owner), \
+             #available = if_not_exists(#available, :zero), #held = if_not_exists(#held, :zero), \
+             #balance = if_not_exists(#balance, :zero), #external = if_not_exists(#external, :zero)",
+        )
+        .expression_attribute_names("#id", "id")
+        .expression_attribute_names("#owner", "ownerId")
+        .expression_attribute_names("#available", "available")
+        .expression_attribute_names("#held", "held")
+        .expression_attribute_names("#balance", "balance")
+        .expression_attribute_names("#external", "externalBalance")
+        .expression_attribute_values(":id", AttributeValue::S(PoolId::new().to_string()))
+        .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(StoreError::aws)?;
+    let item = output.attributes.unwrap_or_default();
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+pub async fn set_auto_top_up(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    rule: &AutoTopUp,
+) -> Result<Pool, StoreError> {
+    pool(client, table, owner).await?;
+    let output = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(pool_key(owner).to_map()))
+        .update_expression("SET #rule = :rule")
+        .expression_attribute_names("#rule", "autoTopUp")
+        .expression_attribute_values(":rule", AttributeValue::M(serde_dynamo::to_item(rule)?))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(StoreError::aws)?;
+    Ok(serde_dynamo::from_item(
+        output.attributes.unwrap_or_default(),
+    )?)
+}
+
+pub async fn wallet(client: &Client, table: &str, agent: &AgentId) -> Result<Wallet, StoreError> {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(wallet_key(agent).to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item
+        .unwrap_or_default();
+    Ok(Wallet {
+        agent_id: *agent,
+        available: Cents(number(&item, "available")),
+        pending_escrow: Cents(number(&item, "pendingEscrow")),
+        lifetime_earned: Cents(number(&item, "lifetimeEarned")),
+    })
+}
+
+pub async fn revenue(client: &Client, table: &str) -> Result<Cents, StoreError> {
+    let mut total = 0;
+    for shard in 0..ledger::REVENUE_SHARDS {
+        let item = client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(revenue_key(shard).to_map()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws)?
+            .item
+            .unwrap_or_default();
+        total += number(&item, "balance");
+    }
+    Ok(Cents(total))
+}
+
+pub async fn hold(client: &Client, table: &str, task: &TaskId) -> Result<Hold, StoreError> {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(hold_key(task).to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item
+        .ok_or(StoreError::NotFound)?;
+    Ok(serde_dynamo::from_item::<_, Stored<Hold>>(item)?.body)
+}
+
+/// Entries of one account, newest first, optionally of one kind; and how many in all.
+pub async fn entries(
+    client: &Client,
+    table: &str,
+    account: &Account,
+    kind: Option<TransferKind>,
+    offset: u64,
+    limit: u32,
+) -> Result<(Vec<Entry>, u64), StoreError> {
+    let mut all = Vec::new();
+    let mut start = None;
+    loop {
+        let mut query = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :entry)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("ACCOUNT#{}", account.name())),
+            )
+            .expression_attribute_values(":entry", AttributeValue::S("ENTRY#".into()))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start);
+        if let Some(kind) = kind {
+            query = query
+                .filter_expression("#type = :type")
+                .expression_attribute_names("#type", "type")
+                .expression_attribute_values(":type", AttributeValue::S(kind.as_str().into()));
+        }
+        let page = query.send().await.map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            all.push(serde_dynamo::from_item::<_, Stored<Entry>>(item)?.body);
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    let total = all.len() as u64;
+    Ok((
+        all.into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect(),
+        total,
+    ))
+}
+
+// ---- operations ----------------------------------------------------------------------
+
+/// Commits a money operation alone, explaining failures.
+async fn commit(
+    client: &Client,
+    items: Vec<Labeled>,
+    transfers: &[Transfer],
+) -> Result<(), VaultError> {
+    let mut transaction = Transaction::new();
+    transaction.extend(items);
+    transaction
+        .commit(client)
+        .await
+        .map_err(|err| explain(err, transfers))
+}
+
+/// A card payment recorded once per charge id: a replay is cancelled on the charge.
+pub fn top_up_items(
+    table: &str,
+    owner: &OwnerId,
+    amount: Cents,
+    charge_id: &str,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let transfers = ledger::top_up(*owner, amount)?;
+    let mut items = transfer_items(table, &transfers, None, now)?;
+    let record = HashMap::from([
+        ("ownerId".to_owned(), AttributeValue::S(owner.to_string())),
+        (
+            "amount".to_owned(),
+            AttributeValue::N(amount.get().to_string()),
+        ),
+    ]);
+    let mut charge = charge_key(charge_id).to_map();
+    charge.extend(record);
+    items.push(put_new(table, charge, "charge")?);
+    Ok((items, transfers))
+}
+
+pub async fn top_up(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    amount: Cents,
+    charge_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), VaultError> {
+    pool(client, table, owner).await?;
+    let (items, transfers) = top_up_items(table, owner, amount, charge_id, now)?;
+    match commit(client, items, &transfers).await {
+        Err(VaultError::Store(err)) if err.failed_labels() == ["charge"] => {
+            Err(VaultError::AlreadyDone)
+        }
+        other => other,
+    }
+}
+
+/// Reserves `amount` of the owner's pool for `task` (pending). One hold per task.
+pub fn hold_items(
+    table: &str,
+    owner: &OwnerId,
+    task: &TaskId,
+    amount: Cents,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let transfers = ledger::hold(*owner, *task, amount)?;
+    let mut items = transfer_items(table, &transfers, Some(task), now)?;
+    let record = Hold {
+        id: HoldId::new(),
+        task_id: *task,
+        owner_id: *owner,
+        amount,
+        status: HoldStatus::Pending,
+        agent_id: None,
+        charged: Cents::ZERO,
+        earning: Cents::ZERO,
+        fee: Cents::ZERO,
+        created_at: now_rfc3339(now),
+        updated_at: now_rfc3339(now),
+    };
+    items.push(put_new(
+        table,
+        Stored::new(hold_key(task), record).to_item()?,
+        "hold",
+    )?);
+    Ok((items, transfers))
+}
+
+/// A hold transition as a transaction item: only from `from`, setting `set`.
+fn hold_transition(
+    table: &str,
+    task: &TaskId,
+    from: HoldStatus,
+    to: HoldStatus,
+    set: Vec<(&str, AttributeValue)>,
+    now: OffsetDateTime,
+) -> Result<Labeled, StoreError> {
+    let mut transition = Transition::new(hold_key(task), from.as_str(), to.as_str())
+        .set("updatedAt", AttributeValue::S(now_rfc3339(now)));
+    for (attribute, value) in set {
+        transition = transition.set(attribute, value);
+    }
+    Ok(("hold".to_owned(), transition.to_transact_item(table)?))
+}
+
+/// The failure of a hold transition, read back: a replay or a wrong state.
+async fn hold_failure(client: &Client, table: &str, task: &TaskId, done: HoldStatus) -> VaultError {
+    match hold(client, table, task).await {
+        Ok(h) if h.status == done => VaultError::AlreadyDone,
+        Ok(h) => VaultError::WrongState(Some(h.status)),
+        Err(StoreError::NotFound) => VaultError::WrongState(None),
+        Err(err) => VaultError::Store(err),
+    }
+}
+
+pub async fn place_hold(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    task: &TaskId,
+    amount: Cents,
+    now: OffsetDateTime,
+) -> Result<(), VaultError> {
+    pool(client, table, owner).await?;
+    let (items, transfers) = hold_items(table, owner, task, amount, now)?;
+    let mut transaction = Transaction::new();
+    transaction.extend(items);
+    match transaction.commit(client).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.failed_labels().contains(&"hold") => {
+            Err(hold_failure(client, table, task, HoldStatus::Pending).await)
+        }
+        Err(err) => Err(explain(err, &transfers)),
+    }
+}
+
+/// Ends a pending hold by charging `charge` for `agent`'s work.
+pub fn post_items(
+    table: &str,
+    held: &Hold,
+    agent: &AgentId,
+    charge: Cents,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let transfers = ledger::post(held.owner_id, held.task_id, *agent, held.amount, charge)?;
+    let (earning, fee) = charge
+        .split_charge()
+        .ok_or_else(|| VaultError::Invalid("negative charge".into()))?;
+    let mut items = transfer_items(table, &transfers, Some(&held.task_id), now)?;
+    items.push(hold_transition(
+        table,
+        &held.task_id,
+        HoldStatus::Pending,
+        HoldStatus::Posted,
+        vec![
+            ("agentId", AttributeValue::S(agent.to_string())),
+            ("charged", AttributeValue::N(charge.get().to_string())),
+            ("earning", AttributeValue::N(earning.get().to_string())),
+            ("fee", AttributeValue::N(fee.get().to_string())),
+        ],
+        now,
+    )?);
+    Ok((items, transfers))
+}
+
+/// Ends a pending hold with nothing charged.
+pub fn void_items(
+    table: &str,
+    held: &Hold,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let transfers = ledger::void(held.owner_id, held.task_id, held.amount)?;
+    let mut items = transfer_items(table, &transfers, Some(&held.task_id), now)?;
+    items.push(hold_transition(
+        table,
+        &held.task_id,
+        HoldStatus::Pending,
+        HoldStatus::Voided,
+        vec![],
+        now,
+    )?);
+    Ok((items, transfers))
+}
+
+/// Pays the agent: its escrowed earning moves to its wallet.
+pub fn release_items(
+    table: &str,
+    posted: &Hold,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let agent = posted
+        .agent_id
+        .ok_or(VaultError::WrongState(Some(posted.status)))?;
+    let transfers = if posted.earning.is_positive() {
+        ledger::release_escrow(agent, posted.earning)?
+    } else {
+        Vec::new()
+    };
+    let mut items = transfer_items(table, &transfers, Some(&posted.task_id), now)?;
+    items.push(hold_transition(
+        table,
+        &posted.task_id,
+        HoldStatus::Posted,
+        HoldStatus::Released,
+        vec![],
+        now,
+    )?);
+    Ok((items, transfers))
+}
+
+/// Refunds a posted task in full (earning from escrow, fee from revenue).
+pub fn reverse_items(
+    table: &str,
+    posted: &Hold,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let agent = posted
+        .agent_id
+        .ok_or(VaultError::WrongState(Some(posted.status)))?;
+    let transfers = ledger::reverse(
+        posted.owner_id,
+        posted.task_id,
+        agent,
+        posted.earning,
+        posted.fee,
+    )?;
+    let mut items = transfer_items(table, &transfers, Some(&posted.task_id), now)?;
+    items.push(hold_transition(
+        table,
+        &posted.task_id,
+        HoldStatus::Posted,
+        HoldStatus::Reversed,
+        vec![],
+        now,
+    )?);
+    Ok((items, transfers))
+}
+
+/// Which end of a hold to commit on its own.
+#[derive(Debug, Clone, Copy)]
+pub enum HoldEnd {
+    Post { agent: AgentId, charge: Cents },
+    Void,
+    Release,
+    Reverse,
+}
+
+/// Reads the hold and commits one of its ends alone; a replay is `AlreadyDone`.
+pub async fn end_hold(
+    client: &Client,
+    table: &str,
+    task: &TaskId,
+    end: HoldEnd,
+    now: OffsetDateTime,
+) -> Result<Hold, VaultError> {
+    let current = hold(client, table, task).await.map_err(|err| match err {
+        StoreError::NotFound => VaultError::WrongState(None),
+        other => VaultError::Store(other),
+    })?;
+    let (built, done) = match end {
+        HoldEnd::Post { agent, charge } => (
+            post_items(table, &current, &agent, charge, now),
+            HoldStatus::Posted,
+        ),
+        HoldEnd::Void => (void_items(table, &current, now), HoldStatus::Voided),
+        HoldEnd::Release => (release_items(table, &current, now), HoldStatus::Released),
+        HoldEnd::Reverse => (reverse_items(table, &current, now), HoldStatus::Reversed),
+    };
+    let from = match end {
+        HoldEnd::Post { .. } | HoldEnd::Void => HoldStatus::Pending,
+        HoldEnd::Release | HoldEnd::Reverse => HoldStatus::Posted,
+    };
+    if current.status == done {
+        return Err(VaultError::AlreadyDone);
+    }
+    if current.status != from {
+        return Err(VaultError::WrongState(Some(current.status)));
+    }
+    let (items, transfers) = built?;
+    let mut transaction = Transaction::new();
+    transaction.extend(items);
+    match transaction.commit(client).await {
+        Ok(()) => Ok(hold(client, table, task).await?),
+        // Lost a race for the hold: whatever else failed, that is the story.
+        Err(err) if err.failed_labels().contains(&"hold") => {
+            Err(hold_failure(client, table, task, done).await)
+        }
+        Err(err) => Err(explain(err, &transfers)),
+    }
+}
+
+/// Owner → own agent's wallet.
+pub async fn allocate(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    agent: &AgentId,
+    amount: Cents,
+    now: OffsetDateTime,
+) -> Result<(), VaultError> {
+    let transfers = ledger::allocate(*owner, *agent, amount)?;
+    let items = transfer_items(table, &transfers, None, now)?;
+    commit(client, items, &transfers).await
+}
+
+/// Wallet → wallet.
+pub async fn transfer(
+    client: &Client,
+    table: &str,
+    from: &AgentId,
+    to: &AgentId,
+    amount: Cents,
+    now: OffsetDateTime,
+) -> Result<(), VaultError> {
+    let transfers = ledger::wallet_transfer(*from, *to, amount)?;
+    let items = transfer_items(table, &transfers, None, now)?;
+    commit(client, items, &transfers).await
+}

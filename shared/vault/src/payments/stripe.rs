@@ -1,0 +1,122 @@
+//! Stripe: one confirmed PaymentIntent per charge, over HTTPS.
+//!
+//! `POST /v1/payment_intents` with `confirm=true` and the request's idempotency key as
+//! Stripe's `Idempotency-Key`, so a retried top-up never charges twice.
+
+use std::time::Duration;
+
+use aicity_domain::money::Cents;
+use serde::Deserialize;
+
+use super::{Charge, ChargeFuture, ChargeRequest, PaymentError, PaymentProvider};
+
+pub const API_BASE: &str = "https://api.stripe.com";
+
+pub struct StripeProvider {
+    http: reqwest::Client,
+    base_url: String,
+    secret_key: String,
+}
+
+#[derive(Deserialize)]
+struct PaymentIntent {
+    id: String,
+    status: String,
+    amount: i64,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: StripeError,
+}
+
+#[derive(Deserialize)]
+struct StripeError {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+impl StripeProvider {
+    pub fn new(base_url: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap_or_default(),
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            secret_key: secret_key.into(),
+        }
+    }
+
+    async fn create_intent(&self, request: &ChargeRequest) -> Result<Charge, PaymentError> {
+        let amount = request.amount.get().to_string();
+        let owner = request.owner_id.to_string();
+        let form = [
+            ("amount", amount.as_str()),
+            ("currency", "usd"),
+            ("payment_method", request.payment_method.as_str()),
+            ("confirm", "true"),
+            ("automatic_payment_methods[enabled]", "true"),
+            ("automatic_payment_methods[allow_redirects]", "never"),
+            ("description", "AI City credit top-up"),
+            ("metadata[owner_id]", owner.as_str()),
+        ];
+        let response = self
+            .http
+            .post(format!("{}/v1/payment_intents", self.base_url))
+            .bearer_auth(&self.secret_key)
+            .header("Idempotency-Key", &request.idempotency_key)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        if status.is_success() {
+            let intent: PaymentIntent = serde_json::from_slice(&body)
+                .map_err(|e| PaymentError::Unavailable(format!("unexpected response: {e}")))?;
+            return match intent.status.as_str() {
+                "succeeded" => Ok(Charge {
+                    id: intent.id,
+                    amount: Cents(intent.amount),
+                }),
+                other => Err(PaymentError::Declined(format!(
+                    "the payment did not complete (status {other})"
+                ))),
+            };
+        }
+        let error = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .map(|b| b.error);
+        let message = error
+            .as_ref()
+            .and_then(|e| e.message.clone())
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        match status.as_u16() {
+            // card_error: the decline reason is Stripe's message, meant for the payer.
+            402 => Err(PaymentError::Declined(message)),
+            401 | 403 => Err(PaymentError::NotConfigured(
+                "Stripe rejected the API key".into(),
+            )),
+            400..=499 if error.and_then(|e| e.kind).is_some() => {
+                Err(PaymentError::Declined(message))
+            }
+            _ => Err(PaymentError::Unavailable(message)),
+        }
+    }
+}
+
+impl PaymentProvider for StripeProvider {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ChargeFuture<'a> {
+        Box::pin(self.create_intent(request))
+    }
+}
