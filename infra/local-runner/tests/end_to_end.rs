@@ -270,6 +270,30 @@ async fn owners_and_agents_work_through_the_gateway_routes() {
         .await
         .unwrap();
     assert_eq!(public.status(), 200);
+    // A top-up with an Idempotency-Key, replayed: the header travels both ways.
+    let top_up = || {
+        client
+            .post(format!("{api}/vault/pool/top-up"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "gateway-1")
+            .json(&json!({"amount": 1_000}))
+            .send()
+    };
+    let first = top_up().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let replayed = top_up().await.unwrap();
+    assert_eq!(replayed.headers()["idempotency-replayed"], "true");
+    let pool: Value = client
+        .get(format!("{api}/vault/pool"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pool["data"]["balance"], 1_000);
+
     let rotated = client
         .post(format!("{api}/agents/{id}/rotate-key"))
         .bearer_auth(token)

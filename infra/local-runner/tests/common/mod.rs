@@ -32,6 +32,13 @@ pub fn functions(
         limits: aicity_http::Limits::default(),
     });
     let for_agents = api.clone();
+    let vault = Arc::new(vault::Vault {
+        ctx: (*api).clone(),
+        payments: Box::new(aicity_vault::payments::LocalProvider::new(
+            clients.dynamodb.clone(),
+            env["TABLE_NAME"].clone(),
+        )),
+    });
     InProcess::new()
         .http("auth", move |request| {
             let api = api.clone();
@@ -40,6 +47,10 @@ pub fn functions(
         .http("agents", move |request| {
             let api = for_agents.clone();
             async move { agents::handle(&api, request).await }
+        })
+        .http("vault", move |request| {
+            let vault = vault.clone();
+            async move { vault::handle(&vault, request).await }
         })
         .http("health", move |request| {
             let health = health.clone();
