@@ -236,24 +236,23 @@ pub async fn list_by_owner(
     }
 }
 
-/// Writes `after` over `before` if nobody changed the agent in between (else a
-/// `"agent"` conflict), keeping search rows and the owner's counter in step.
-pub async fn save(
-    client: &Client,
+/// The items that write `after` over `before` if nobody changed the agent in between
+/// (else the `"agent"` item fails), keeping search rows, the key pointer and the owner's
+/// counter in step. Returns the record as it will be.
+pub fn save_items(
     table: &str,
     before: &AgentRecord,
     after: Agent,
     api_key_hash: Option<String>,
     max_active: u32,
-) -> Result<AgentRecord, StoreError> {
+) -> Result<(Vec<(String, TransactWriteItem)>, AgentRecord), StoreError> {
     let record = AgentRecord {
         agent: after,
         api_key_hash: api_key_hash.unwrap_or_else(|| before.api_key_hash.clone()),
         version: before.version + 1,
     };
-    let mut transaction = Transaction::new();
-    transaction.push(
-        "agent",
+    let mut items = vec![(
+        "agent".to_owned(),
         put(
             table,
             agent_item(&record)?,
@@ -265,47 +264,126 @@ pub async fn save(
                 )]),
             )),
         )?,
-    );
+    )];
     let was_active = before.agent.status == AgentStatus::Active;
     let is_active = record.agent.status == AgentStatus::Active;
     if was_active != is_active {
         let delta = if is_active { 1 } else { -1 };
-        transaction.push(
-            "owner",
+        items.push((
+            "owner".to_owned(),
             owner_counter(table, &record.agent.owner_id, delta, max_active)?,
-        );
+        ));
     }
     if record.api_key_hash != before.api_key_hash {
         let pointer = KeyPointer {
             agent_id: record.agent.id,
             owner_id: record.agent.owner_id,
         };
-        transaction
-            .push(
-                "oldApiKey",
-                delete(table, &Key::api_key(&before.api_key_hash), true)?,
-            )
-            .push(
-                "apiKey",
-                put(
-                    table,
-                    Stored::new(Key::api_key(&record.api_key_hash), pointer).to_item()?,
-                    Some(("attribute_not_exists(PK)", HashMap::new())),
-                )?,
-            );
+        items.push((
+            "oldApiKey".to_owned(),
+            delete(table, &Key::api_key(&before.api_key_hash), true)?,
+        ));
+        items.push((
+            "apiKey".to_owned(),
+            put(
+                table,
+                Stored::new(Key::api_key(&record.api_key_hash), pointer).to_item()?,
+                Some(("attribute_not_exists(PK)", HashMap::new())),
+            )?,
+        ));
     }
-    let new_rows = search_rows(&record.agent);
-    let kept: BTreeSet<String> = new_rows.iter().map(|(key, _)| key.sk.clone()).collect();
-    for (key, _) in search_rows(&before.agent) {
-        if !kept.contains(&key.sk) {
-            transaction.push("search", delete(table, &key, false)?);
+    // Search rows show the public profile; rewrite them only when it or the status changed.
+    let visible_change = before.agent.public() != record.agent.public() || was_active != is_active;
+    if visible_change {
+        let new_rows = search_rows(&record.agent);
+        let kept: BTreeSet<String> = new_rows.iter().map(|(key, _)| key.sk.clone()).collect();
+        for (key, _) in search_rows(&before.agent) {
+            if !kept.contains(&key.sk) {
+                items.push(("search".to_owned(), delete(table, &key, false)?));
+            }
+        }
+        for (_, row) in new_rows {
+            items.push(("search".to_owned(), put(table, row.to_item()?, None)?));
         }
     }
-    for (_, row) in new_rows {
-        transaction.push("search", put(table, row.to_item()?, None)?);
-    }
+    Ok((items, record))
+}
+
+/// [`save_items`], committed alone.
+pub async fn save(
+    client: &Client,
+    table: &str,
+    before: &AgentRecord,
+    after: Agent,
+    api_key_hash: Option<String>,
+    max_active: u32,
+) -> Result<AgentRecord, StoreError> {
+    let (items, record) = save_items(table, before, after, api_key_hash, max_active)?;
+    let mut transaction = Transaction::new();
+    transaction.extend(items);
     transaction.commit(client).await?;
     Ok(record)
+}
+
+/// Several agents at once (missing ones are left out), e.g. routing candidates.
+pub async fn get_many(
+    client: &Client,
+    table: &str,
+    ids: &[AgentId],
+) -> Result<Vec<AgentRecord>, StoreError> {
+    let mut records = Vec::with_capacity(ids.len());
+    // BatchGetItem takes 100 keys; unprocessed keys are retried.
+    for chunk in ids.chunks(100) {
+        let mut keys: Vec<HashMap<String, AttributeValue>> =
+            chunk.iter().map(|id| Key::agent(id).to_map()).collect();
+        while !keys.is_empty() {
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(invalid)?;
+            let output = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(StoreError::aws)?;
+            for item in output
+                .responses
+                .unwrap_or_default()
+                .remove(table)
+                .unwrap_or_default()
+            {
+                records.push(serde_dynamo::from_item::<_, Stored<AgentRecord>>(item)?.body);
+            }
+            keys = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+    }
+    Ok(records)
+}
+
+/// Ids of active agents offering `category`, best score first (from the search rows).
+pub async fn active_in_category(
+    client: &Client,
+    table: &str,
+    category: Category,
+) -> Result<Vec<AgentId>, StoreError> {
+    let (profiles, _) = search(
+        client,
+        table,
+        &SearchFilter {
+            category: Some(category),
+            ..Default::default()
+        },
+        0,
+        u32::MAX,
+    )
+    .await?;
+    Ok(profiles.into_iter().map(|p| p.id).collect())
 }
 
 /// Filters of `GET /agents/search`.

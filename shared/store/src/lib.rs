@@ -16,6 +16,7 @@ pub mod queue;
 pub mod rate_limit;
 pub mod schema;
 pub mod sessions;
+pub mod tasks;
 pub mod transact;
 pub mod transition;
 pub mod ttl;

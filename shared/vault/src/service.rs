@@ -114,9 +114,10 @@ pub async fn top_up(
     Ok((pool, charge.amount, charge.id))
 }
 
-/// Holds a task's budget, reloading the pool first when the owner's auto top-up rule
-/// says so. A declined reload is logged and the hold tried anyway.
-pub async fn hold_for_task(
+/// Reloads the pool first when holding `amount` would take it below the owner's auto
+/// top-up threshold. Keyed by the task, so a retried submission reloads once. A
+/// declined reload is logged; the hold is tried anyway.
+pub async fn auto_top_up_before_hold(
     db: &Client,
     table: &str,
     provider: &dyn PaymentProvider,
@@ -127,20 +128,24 @@ pub async fn hold_for_task(
     let pool = vault::pool(db, table, owner).await?;
     if pool.auto_top_up.fires(pool.available, amount) {
         let reload = pool.auto_top_up.reload_amount;
-        if let Err(err) = top_up(
-            db,
-            table,
-            provider,
-            owner,
-            reload,
-            None,
-            &format!("auto:{task}"),
-        )
-        .await
-        {
+        let key = format!("auto:{task}");
+        if let Err(err) = top_up(db, table, provider, owner, reload, None, &key).await {
             tracing::warn!(owner = %owner, task = %task, code = %err.code, "auto top-up failed");
         }
     }
+    Ok(())
+}
+
+/// Holds a task's budget on its own, after any auto top-up.
+pub async fn hold_for_task(
+    db: &Client,
+    table: &str,
+    provider: &dyn PaymentProvider,
+    owner: &OwnerId,
+    task: &TaskId,
+    amount: Cents,
+) -> Result<(), ApiError> {
+    auto_top_up_before_hold(db, table, provider, owner, task, amount).await?;
     match vault::place_hold(db, table, owner, task, amount, OffsetDateTime::now_utc()).await {
         Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
         Err(err) => Err(api_error(err, Spending::TaskHold)),

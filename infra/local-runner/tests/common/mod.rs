@@ -32,6 +32,31 @@ pub fn functions(
         limits: aicity_http::Limits::default(),
     });
     let for_agents = api.clone();
+    let tasks = Arc::new(tasks::Tasks {
+        ctx: (*api).clone(),
+        sqs: clients.sqs.clone(),
+        payments: Box::new(aicity_vault::payments::LocalProvider::new(
+            clients.dynamodb.clone(),
+            env["TABLE_NAME"].clone(),
+        )),
+        sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(
+            std::env::temp_dir().join("aicity-test-sandboxes"),
+        )),
+        routing_queue_url: env["ROUTING_QUEUE_URL"].clone(),
+        quality_queue_url: env["QUALITY_QUEUE_URL"].clone(),
+    });
+    let router = Arc::new(router::Router {
+        ctx: (*api).clone(),
+        sqs: clients.sqs.clone(),
+        queue_url: env["ROUTING_QUEUE_URL"].clone(),
+        max_attempts: 3,
+        backoff_base: std::time::Duration::from_secs(1),
+    });
+    let quality = Arc::new(quality::Quality {
+        ctx: (*api).clone(),
+        gate: Box::new(aicity_quality::RuleBasedGate),
+        pass_mark: aicity_domain::task::quality::DEFAULT_PASS_MARK,
+    });
     let vault = Arc::new(vault::Vault {
         ctx: (*api).clone(),
         payments: Box::new(aicity_vault::payments::LocalProvider::new(
@@ -52,6 +77,18 @@ pub fn functions(
             let vault = vault.clone();
             async move { vault::handle(&vault, request).await }
         })
+        .http("tasks", move |request| {
+            let tasks = tasks.clone();
+            async move { tasks::handle(&tasks, request).await }
+        })
+        .event("router", move |event| {
+            let router = router.clone();
+            async move { Ok::<_, lambda_http::Error>(router::handle(&router, event).await) }
+        })
+        .event("quality", move |event| {
+            let quality = quality.clone();
+            async move { Ok::<_, lambda_http::Error>(quality::handle(&quality, event).await) }
+        })
         .http("health", move |request| {
             let health = health.clone();
             async move { health::handle(&health, request).await }
@@ -63,8 +100,17 @@ pub fn functions(
 }
 
 /// Starts the runner for `template` with the project's functions in-process.
-#[allow(dead_code)] // used by end_to_end.rs, not by fixtures.rs
+#[allow(dead_code)] // used by some test files, not all
 pub async fn start(template: Template) -> (Running, InProcess, aicity_store::AwsClients) {
+    start_with(template, |functions| Arc::new(functions)).await
+}
+
+/// [`start`], with the invoker the runner uses wrapped by `wrap` (fault injection).
+#[allow(dead_code)]
+pub async fn start_with(
+    template: Template,
+    wrap: impl FnOnce(InProcess) -> Arc<dyn aicity_local::invoke::Invoker>,
+) -> (Running, InProcess, aicity_store::AwsClients) {
     let clients = aicity_testkit::clients().await;
     let runner_clients = Clients {
         dynamodb: clients.dynamodb.clone(),
@@ -82,7 +128,7 @@ pub async fn start(template: Template) -> (Running, InProcess, aicity_store::Aws
             template,
             prefix: resources.stack_name.clone() + "-",
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            invoker: Arc::new(functions.clone()),
+            invoker: wrap(functions.clone()),
             invoke_grace: Duration::from_secs(5),
             sqs_wait_seconds: 1,
         },

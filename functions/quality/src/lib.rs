@@ -1,0 +1,140 @@
+//! `quality`: consumes the quality queue. The gate scores the output; on a pass the
+//! task completes and the buyer is charged the agreed price (85 % to the agent's
+//! escrow, 15 % fee, the rest released); on a fail the task fails and everything held
+//! is released. Status, money, agent stats and events change in one transaction, so a
+//! redelivered message finds the task already decided and changes nothing.
+
+use aicity_domain::identity::Agent;
+use aicity_domain::ids::TaskId;
+use aicity_domain::task::model::{EventType, FailureReason};
+use aicity_domain::task::quality::Verdict;
+use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
+use aicity_domain::{ApiError, ErrorCode};
+use aicity_http::Context;
+use aicity_quality::QualityGate;
+use aicity_store::{StoreError, tasks as task_store};
+use aicity_tasks::change::{Change, Money, apply};
+use aicity_tasks::{TaskMessage, outcomes};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde_json::json;
+
+pub struct Quality {
+    pub ctx: Context,
+    pub gate: Box<dyn QualityGate>,
+    pub pass_mark: u8,
+}
+
+pub async fn handle(quality: &Quality, batch: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in batch.records {
+        let body = message.body.as_deref().unwrap_or_default();
+        let done = match serde_json::from_str::<TaskMessage>(body) {
+            Ok(TaskMessage { task_id }) => match assess(quality, &task_id).await {
+                Ok(()) => true,
+                Err(err) if err.http_status() < 500 => {
+                    tracing::warn!(task_id = %task_id, code = %err.code, "quality check refused; dropping the message");
+                    true
+                }
+                Err(err) => {
+                    tracing::error!(task_id = %task_id, code = %err.code, "quality check failed; will retry");
+                    false
+                }
+            },
+            Err(_) => {
+                tracing::warn!(body, "unreadable quality message");
+                false
+            }
+        };
+        if !done {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// Scores one task and records the outcome, once.
+pub async fn assess(quality: &Quality, task_id: &TaskId) -> Result<(), ApiError> {
+    let ctx = &quality.ctx;
+    let record = match task_store::get(ctx.db(), &ctx.table, task_id).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => return Err(aicity_tasks::change::task_not_found()),
+        Err(err) => return Err(err.into()),
+    };
+    if record.task.status != TaskStatus::QualityCheck {
+        return Ok(()); // decided already: a redelivery
+    }
+    let output = record.task.output.clone().unwrap_or_default();
+    let verdict = quality.gate.assess(&record.task, &output).await.map_err(|err| {
+        tracing::error!(task_id = %task_id, error = %err, gate = quality.gate.name(), "quality gate unavailable");
+        ApiError::new(ErrorCode::ServiceUnavailable)
+    })?;
+    apply(ctx, task_id, None, |loaded| {
+        decide(loaded, &verdict, quality.pass_mark)
+    })
+    .await?;
+    Ok(())
+}
+
+fn decide(
+    loaded: &aicity_tasks::change::Loaded,
+    verdict: &Verdict,
+    pass_mark: u8,
+) -> Result<Option<Change>, ApiError> {
+    let task = &loaded.task.task;
+    if task.status != TaskStatus::QualityCheck {
+        return Ok(None);
+    }
+    let (Some(agent_id), Some(agent)) = (task.agent_id, loaded.agent.as_ref()) else {
+        tracing::error!(task_id = %task.id, "a task in quality_check has no agent");
+        return Err(ApiError::internal());
+    };
+    let mut next = task.clone();
+    next.quality_score = Some(verdict.score);
+    next.quality_reasons = verdict.reasons.clone();
+    next.completed_at = Some(next.updated_at.clone());
+    let mut stats: Agent = agent.agent.clone();
+    if verdict.passes(pass_mark) {
+        let status = transition(task.status, TaskEvent::QualityPassed, Actor::Platform)
+            .map_err(|_| ApiError::internal())?;
+        // The agreed price, never more than the budget that was held.
+        let charge = task
+            .agreed_price
+            .unwrap_or(task.max_budget)
+            .min(task.max_budget);
+        next.status = status;
+        next.credits_charged = Some(charge);
+        outcomes::completed(&mut stats);
+        Ok(Some(
+            Change::new(next)
+                .event(EventType::Status, json!({ "status": status }))
+                .event(
+                    EventType::Complete,
+                    json!({ "output": task.output, "qualityScore": verdict.score, "creditsCharged": charge }),
+                )
+                .agent(stats)
+                .money(Money::Post { agent: agent_id, charge }),
+        ))
+    } else {
+        let status = transition(task.status, TaskEvent::QualityFailed, Actor::Platform)
+            .map_err(|_| ApiError::internal())?;
+        next.status = status;
+        next.failure_reason = Some(FailureReason::QualityGate);
+        next.error_message = Some(format!(
+            "Quality score {} is below the pass mark {pass_mark}",
+            verdict.score
+        ));
+        outcomes::failed(&mut stats);
+        Ok(Some(
+            Change::new(next)
+                .event(EventType::Status, json!({ "status": status }))
+                .event(
+                    EventType::Error,
+                    json!({ "reason": FailureReason::QualityGate, "qualityScore": verdict.score, "reasons": verdict.reasons }),
+                )
+                .agent(stats)
+                .money(Money::Void),
+        ))
+    }
+}

@@ -1,0 +1,16 @@
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aicity_http::logging::init();
+    let quality = quality::Quality {
+        ctx: aicity_http::Context::from_env().await?,
+        gate: aicity_quality::from_env()?,
+        pass_mark: aicity_quality::pass_mark_from_env()?,
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
+        Ok::<_, lambda_runtime::Error>(quality::handle(&quality, event.payload).await)
+    }))
+    .await
+}

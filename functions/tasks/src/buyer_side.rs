@@ -1,0 +1,119 @@
+//! What the buyer does: read, list, cancel.
+
+use aicity_domain::identity::Agent;
+use aicity_domain::task::model::EventType;
+use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
+use aicity_domain::{ApiError, FieldError};
+use aicity_http::auth::{self, Caller};
+use aicity_http::request::query_param;
+use aicity_http::{PageRequest, Pagination, ok, paginated};
+use aicity_store::{StoreError, tasks as task_store};
+use aicity_tasks::access;
+use aicity_tasks::change::{Change, Money, apply, task_not_found};
+use aicity_tasks::outcomes;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::{Tasks, forbidden, refused, task_id};
+
+/// `GET /tasks/:id`: the submitter's side or the assigned agent.
+pub async fn get(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &tasks.ctx;
+    let caller = auth::caller(ctx, request).await?;
+    let record = match task_store::get(ctx.db(), &ctx.table, &task_id(request)?).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => return Err(task_not_found()),
+        Err(err) => return Err(err.into()),
+    };
+    if !access::may_read(&caller, &record.task) {
+        return Err(forbidden());
+    }
+    ok(record.task)
+}
+
+/// `GET /tasks?role=submitted|assigned&status=&page=&pageSize=`, newest first.
+pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &tasks.ctx;
+    let caller = auth::caller(ctx, request).await?;
+    let page = PageRequest::parse(
+        query_param(request, "page").as_deref(),
+        query_param(request, "pageSize").as_deref(),
+    )?;
+    let status = match query_param(request, "status") {
+        None => None,
+        Some(raw) => Some(TaskStatus::parse(&raw).ok_or_else(|| {
+            let all: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::validation(vec![FieldError::new(
+                "status",
+                format!("must be one of {}", all.join(", ")),
+            )])
+        })?),
+    };
+    let role = query_param(request, "role");
+    let mut found = match (role.as_deref(), &caller) {
+        (None | Some("submitted"), Caller::Owner(owner)) => {
+            task_store::submitted_by(ctx.db(), &ctx.table, &owner.owner.id).await?
+        }
+        (Some("submitted"), Caller::Agent(agent)) => {
+            task_store::submitted_by(ctx.db(), &ctx.table, &agent.agent.owner_id)
+                .await?
+                .into_iter()
+                .filter(|t| t.caller_agent_id == Some(agent.agent.id))
+                .collect()
+        }
+        (None | Some("assigned"), Caller::Agent(agent)) => {
+            task_store::assigned_to(ctx.db(), &ctx.table, &agent.agent.id, None).await?
+        }
+        (Some("assigned"), Caller::Owner(_)) => {
+            return Err(ApiError::invalid_field(
+                "role",
+                "only an agent has assigned tasks",
+            ));
+        }
+        (Some(_), _) => {
+            return Err(ApiError::invalid_field(
+                "role",
+                "must be submitted or assigned",
+            ));
+        }
+    };
+    if let Some(status) = status {
+        found.retain(|t| t.status == status);
+    }
+    let total = found.len() as u64;
+    let items = found
+        .into_iter()
+        .skip(page.offset() as usize)
+        .take(page.page_size as usize)
+        .collect();
+    paginated(items, Pagination::new(page, total))
+}
+
+/// `POST /tasks/:id/cancel`: before execution; the hold released.
+pub async fn cancel(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &tasks.ctx;
+    let caller = auth::caller(ctx, request).await?;
+    let id = task_id(request)?;
+    let saved = apply(ctx, &id, None, |loaded| {
+        let current = &loaded.task.task;
+        let actor = access::actor(&caller, current);
+        if actor == Actor::Stranger || actor == Actor::AssignedAgent {
+            return Err(forbidden());
+        }
+        let status = transition(current.status, TaskEvent::Cancelled, actor).map_err(refused)?;
+        let mut task = current.clone();
+        task.status = status;
+        task.completed_at = Some(task.updated_at.clone());
+        let mut change = Change::new(task)
+            .event(EventType::Status, json!({ "status": status }))
+            .money(Money::Void);
+        if let (Some(_), Some(record)) = (current.agent_id, &loaded.agent) {
+            let mut next: Agent = record.agent.clone();
+            outcomes::released(&mut next);
+            change = change.agent(next);
+        }
+        Ok(Some(change))
+    })
+    .await?;
+    ok(saved.task)
+}

@@ -1,0 +1,17 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let ctx = aicity_http::Context::from_env().await?;
+    let (routing_queue_url, quality_queue_url) = tasks::queues_from_env()?;
+    let tasks = tasks::Tasks {
+        sqs: ctx.clients.sqs.clone(),
+        payments: aicity_vault::payments::from_env(
+            ctx.clients.dynamodb.clone(),
+            ctx.table.clone(),
+        )?,
+        sandboxes: aicity_sandbox::from_env()?,
+        ctx,
+        routing_queue_url,
+        quality_queue_url,
+    };
+    aicity_http::serve(|request| tasks::handle(&tasks, request)).await
+}

@@ -1,0 +1,987 @@
+//! The task lifecycle end to end on the real queue path: HTTP through the gateway,
+//! SQS to the router and the quality gate through the runner's pollers, the emulator
+//! underneath. After every scenario the ledger sums to zero and no hold is left open on
+//! a finished task.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aicity_domain::ids::{AgentId, OwnerId, TaskId};
+use aicity_local::invoke::{InvokeError, Invoker};
+use aicity_local::runner::Running;
+use aicity_local::template::Template;
+use aicity_store::AwsClients;
+use aicity_store::vault::{self, HoldStatus};
+use aicity_testkit::invoke::InProcess;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Bearer(&'a str),
+    Key(&'a str),
+}
+
+struct World {
+    running: Running,
+    functions: InProcess,
+    clients: AwsClients,
+    http: reqwest::Client,
+    owners: Vec<OwnerId>,
+    agents: Vec<AgentId>,
+}
+
+/// The project's template, with the routing queue retrying within the test's patience.
+fn template() -> Template {
+    let mut template = aicity_testkit::template();
+    for queue in template.queues.iter_mut() {
+        if queue.logical_id == "RoutingQueue" || queue.logical_id == "QualityQueue" {
+            queue.visibility_timeout = Some(2);
+        }
+    }
+    template
+}
+
+struct Party {
+    token: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        Self::from(common::start(template()).await)
+    }
+
+    fn from((running, functions, clients): (Running, InProcess, AwsClients)) -> Self {
+        Self {
+            running,
+            functions,
+            clients,
+            http: reqwest::Client::new(),
+            owners: vec![],
+            agents: vec![],
+        }
+    }
+
+    fn table(&self) -> &str {
+        &self.running.resources.tables["Table"]
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.running.base_url));
+        request = match auth {
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::Key(key) => request.header("x-api-key", key),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn owner(&mut self, funds: i64) -> Party {
+        let email = format!(
+            "{}@example.com",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        let url = format!("{}/api/v1/auth", self.running.base_url);
+        let up: Value = self
+            .http
+            .post(format!("{url}/sign-up"))
+            .json(&json!({"name": "P", "email": email, "password": "long-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id: OwnerId = up["data"]["user"]["id"].as_str().unwrap().parse().unwrap();
+        let signed: Value = self
+            .http
+            .post(format!("{url}/sign-in"))
+            .json(&json!({"email": email, "password": "long-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = signed["data"]["token"].as_str().unwrap().to_owned();
+        if funds > 0 {
+            let (status, body) = self
+                .call(
+                    Method::POST,
+                    "/vault/pool/top-up",
+                    Auth::Bearer(&token),
+                    Some(json!({"amount": funds})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        self.owners.push(id);
+        Party { token }
+    }
+
+    /// A code reviewer charging `price`, taking `max` tasks at once; returns (id, key).
+    async fn reviewer(&mut self, owner: &Party, price: i64, max: u32) -> (String, String) {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/agents",
+                Auth::Bearer(&owner.token),
+                Some(json!({
+                    "displayName": "Reviewer", "framework": "custom", "description": "Reviews code",
+                    "capabilities": [{"category": "code_review", "tags": ["rust"]}],
+                    "pricing": {"code_review": price}, "maxConcurrentTasks": max,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["data"]["agent"]["id"].as_str().unwrap().to_owned();
+        self.agents.push(id.parse().unwrap());
+        (id, body["data"]["apiKey"].as_str().unwrap().to_owned())
+    }
+
+    async fn submit(&self, buyer: &Party, budget: i64) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/tasks",
+                Auth::Bearer(&buyer.token),
+                Some(json!({
+                    "taskType": "code_review", "maxBudget": budget,
+                    "input": {"description": "Review the Rust auth module", "files": [{"name": "auth.rs", "content": "fn check() {}"}]},
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["data"]["status"], "submitted");
+        body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn task(&self, id: &str, auth: Auth<'_>) -> Value {
+        let (status, body) = self
+            .call(Method::GET, &format!("/tasks/{id}"), auth, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    }
+
+    async fn wait_status(&self, id: &str, auth: Auth<'_>, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let task = self.task(id, auth).await;
+            if task["status"] == status {
+                return task;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(45),
+                "task {id} stuck at {} waiting for {status}",
+                task["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Waits until the router assigned the task to someone.
+    async fn wait_assigned(&self, id: &str, auth: Auth<'_>) -> Value {
+        let started = Instant::now();
+        loop {
+            let task = self.task(id, auth).await;
+            if task["agentId"].is_string() && task["status"] == "submitted" {
+                return task;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(45),
+                "task {id} never assigned: {task}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Provision a sandbox and start: returns the sandbox id.
+    async fn start(&self, id: &str, key: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/sandbox"),
+                Auth::Key(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let sandbox = body["data"]["sandboxId"].as_str().unwrap().to_owned();
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/executing"),
+                Auth::Key(key),
+                Some(json!({"sandboxId": sandbox})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["data"]["status"].clone()),
+            (200, json!("executing")),
+            "{body}"
+        );
+        sandbox
+    }
+
+    async fn complete(&self, id: &str, key: &str, output: Value) -> (u16, Value) {
+        self.call(
+            Method::POST,
+            &format!("/tasks/{id}/complete"),
+            Auth::Key(key),
+            Some(json!({"output": output, "executionTimeMs": 3200, "qualityScore": 90})),
+        )
+        .await
+    }
+
+    /// The money invariant over everybody in this world, and no open hold on a
+    /// finished task.
+    async fn assert_books_balance(&self, tasks: &[&str]) {
+        let (db, table) = (&self.clients.dynamodb, self.table());
+        let mut sum = 0i64;
+        for owner in &self.owners {
+            let item = db
+                .get_item()
+                .table_name(table)
+                .set_key(Some(vault::pool_key(owner).to_map()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap_or_default();
+            for attribute in ["externalBalance", "available", "held"] {
+                sum += item
+                    .get(attribute)
+                    .and_then(|v| v.as_n().ok())
+                    .map_or(0, |n| n.parse::<i64>().unwrap());
+            }
+        }
+        for agent in &self.agents {
+            let wallet = vault::wallet(db, table, agent).await.unwrap();
+            sum += wallet.available.get() + wallet.pending_escrow.get();
+        }
+        sum += vault::revenue(db, table).await.unwrap().get();
+        assert_eq!(sum, 0, "the ledger sums to zero");
+        for id in tasks {
+            let task: TaskId = id.parse().unwrap();
+            let record = aicity_store::tasks::get(db, table, &task).await.unwrap();
+            let hold = vault::hold(db, table, &task).await.unwrap();
+            if record.task.status.is_terminal() {
+                assert_ne!(
+                    hold.status,
+                    HoldStatus::Pending,
+                    "task {id} is {} with its hold open",
+                    record.task.status
+                );
+            }
+        }
+    }
+
+    async fn events(&self, id: &str) -> Vec<(String, Value)> {
+        let task: TaskId = id.parse().unwrap();
+        aicity_store::tasks::events(&self.clients.dynamodb, self.table(), &task, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                (
+                    serde_json::to_value(e.kind)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    e.data,
+                )
+            })
+            .collect()
+    }
+}
+
+fn good_review() -> Value {
+    json!({
+        "findings": "Found 3 security issues in auth.rs: the token comparison is not constant time, \
+                     the session id is logged, and expired sessions are still accepted by check().",
+        "recommendations": ["Use a constant-time comparison", "Stop logging session ids", "Check expiry in check()"],
+    })
+}
+
+#[tokio::test]
+async fn a_task_is_routed_executed_scored_and_paid() {
+    let mut world = World::new().await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (worker, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(
+        (
+            pool["data"]["held"].clone(),
+            pool["data"]["available"].clone()
+        ),
+        (json!(5_000), json!(5_000))
+    );
+
+    let assigned = world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    assert_eq!(assigned["agentId"], worker.as_str());
+    let (_, waiting) = world
+        .call(Method::GET, "/tasks/submitted", Auth::Key(&key), None)
+        .await;
+    assert_eq!(waiting["data"][0]["id"], id.as_str());
+
+    let sandbox = world.start(&id, &key).await;
+    let (status, _) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{id}/progress"),
+            Auth::Key(&key),
+            Some(json!({"message": "cloning", "percent": 20})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = world.complete(&id, &key, good_review()).await;
+    assert_eq!(
+        (status, body["data"]["status"].clone()),
+        (200, json!("quality_check"))
+    );
+    let (status, body) = world
+        .call(
+            Method::DELETE,
+            &format!("/tasks/{id}/sandbox/{sandbox}"),
+            Auth::Key(&key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["data"]["destroyed"].clone()),
+        (200, json!(true))
+    );
+
+    let done = world
+        .wait_status(&id, Auth::Bearer(&buyer.token), "completed")
+        .await;
+    assert!(done["qualityScore"].as_u64().unwrap() >= 70, "{done}");
+    assert_eq!(done["creditsCharged"], 2_500);
+    assert_eq!(done["executionTimeMs"], 3_200);
+    assert_eq!(done["output"], good_review());
+
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(
+        (
+            pool["data"]["balance"].clone(),
+            pool["data"]["held"].clone()
+        ),
+        (json!(7_500), json!(0))
+    );
+    let wallet = world
+        .call(Method::GET, "/vault/wallet", Auth::Key(&key), None)
+        .await
+        .1;
+    assert_eq!(wallet["data"]["pendingEscrow"], 2_125);
+    let me = world
+        .call(Method::GET, "/agents/me", Auth::Key(&key), None)
+        .await
+        .1;
+    assert_eq!(
+        me["data"]["stats"],
+        json!({"completed": 1, "failed": 0, "consecutiveFailures": 0, "activeTasks": 0})
+    );
+
+    let kinds: Vec<String> = world
+        .events(&id)
+        .await
+        .into_iter()
+        .map(|(k, d)| format!("{k}:{}", d["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "status:submitted",
+            "status:routing",
+            "status:submitted",
+            "status:executing",
+            "progress:",
+            "status:quality_check",
+            "status:completed",
+            "complete:"
+        ]
+    );
+    world.assert_books_balance(&[&id]).await;
+}
+
+#[tokio::test]
+async fn a_thin_output_fails_the_quality_gate_and_releases_everything() {
+    let mut world = World::new().await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    world.start(&id, &key).await;
+    world.complete(&id, &key, json!("ok")).await;
+    let failed = world
+        .wait_status(&id, Auth::Bearer(&buyer.token), "failed")
+        .await;
+    assert_eq!(failed["failureReason"], "quality_gate");
+    assert!(failed["qualityScore"].as_u64().unwrap() < 70);
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(
+        (
+            pool["data"]["available"].clone(),
+            pool["data"]["held"].clone()
+        ),
+        (json!(10_000), json!(0))
+    );
+    let me = world
+        .call(Method::GET, "/agents/me", Auth::Key(&key), None)
+        .await
+        .1;
+    assert_eq!(me["data"]["stats"]["consecutiveFailures"], 1);
+    world.assert_books_balance(&[&id]).await;
+}
+
+#[tokio::test]
+async fn an_agent_failure_releases_the_hold_and_three_in_a_row_suspend() {
+    let mut world = World::new().await;
+    let buyer = world.owner(50_000).await;
+    let seller = world.owner(0).await;
+    let (worker, key) = world.reviewer(&seller, 1_000, 1).await;
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        let id = world.submit(&buyer, 2_000).await;
+        world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+        if round == 0 {
+            world.start(&id, &key).await;
+        }
+        let (status, body) = world
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/fail"),
+                Auth::Key(&key),
+                Some(json!({"reason": "execution_error", "errorMessage": "clone failed"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["data"]["status"].clone()),
+            (200, json!("failed")),
+            "{body}"
+        );
+        assert_eq!(body["data"]["errorMessage"], "clone failed");
+        ids.push(id);
+    }
+    let pool = world
+        .call(
+            Method::GET,
+            "/vault/pool",
+            Auth::Bearer(&seller.token),
+            None,
+        )
+        .await;
+    assert_eq!(pool.0, 200);
+    let buyer_pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(buyer_pool["data"]["available"], 50_000);
+    let (_, agent) = world
+        .call(
+            Method::GET,
+            &format!("/agents/{worker}"),
+            Auth::Bearer(&seller.token),
+            None,
+        )
+        .await;
+    assert!(agent["data"].is_object());
+    let (status, body) = world
+        .call(Method::GET, "/agents/me", Auth::Key(&key), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (403, json!("AGENT_SUSPENDED")),
+        "three failures suspend"
+    );
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{}/fail", ids[0]),
+            Auth::Key(&key),
+            Some(json!({"reason": "timeout"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    world.assert_books_balance(&refs).await;
+}
+
+#[tokio::test]
+async fn a_buyer_cancels_before_execution_only() {
+    let mut world = World::new().await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 1_000, 2).await;
+    let first = world.submit(&buyer, 3_000).await;
+    world
+        .wait_assigned(&first, Auth::Bearer(&buyer.token))
+        .await;
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{first}/cancel"),
+            Auth::Bearer(&buyer.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["data"]["status"].clone()),
+        (200, json!("cancelled")),
+        "{body}"
+    );
+    let me = world
+        .call(Method::GET, "/agents/me", Auth::Key(&key), None)
+        .await
+        .1;
+    assert_eq!(
+        me["data"]["stats"]["activeTasks"], 0,
+        "the slot is free again"
+    );
+
+    let second = world.submit(&buyer, 3_000).await;
+    world
+        .wait_assigned(&second, Auth::Bearer(&buyer.token))
+        .await;
+    world.start(&second, &key).await;
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{second}/cancel"),
+            Auth::Bearer(&buyer.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("INVALID_TASK_STATE"))
+    );
+    let (status, _) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{second}/cancel"),
+            Auth::Key(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "the agent cannot cancel");
+    world
+        .call(
+            Method::POST,
+            &format!("/tasks/{second}/fail"),
+            Auth::Key(&key),
+            Some(json!({"reason": "execution_error"})),
+        )
+        .await;
+
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(
+        (
+            pool["data"]["available"].clone(),
+            pool["data"]["held"].clone()
+        ),
+        (json!(10_000), json!(0))
+    );
+    world.assert_books_balance(&[&first, &second]).await;
+}
+
+#[tokio::test]
+async fn of_two_racing_starts_one_wins_and_strangers_are_refused() {
+    let mut world = World::new().await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let other_seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 1_000, 2).await;
+    let id = world.submit(&buyer, 3_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    // The other reviewer registers after the assignment, so it is not the one picked.
+    let (_, other_key) = world.reviewer(&other_seller, 1_000, 2).await;
+    let (_, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{id}/sandbox"),
+            Auth::Key(&key),
+            None,
+        )
+        .await;
+    let sandbox = body["data"]["sandboxId"].as_str().unwrap().to_owned();
+
+    let path = format!("/tasks/{id}/executing");
+    let start = || {
+        world.call(
+            Method::POST,
+            &path,
+            Auth::Key(&key),
+            Some(json!({"sandboxId": sandbox})),
+        )
+    };
+    let (a, b) = tokio::join!(start(), start());
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{id}/complete"),
+            Auth::Key(&other_key),
+            Some(json!({"output": "x", "executionTimeMs": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (403, json!("TASK_FORBIDDEN"))
+    );
+    let (status, _) = world
+        .call(
+            Method::GET,
+            &format!("/tasks/{id}"),
+            Auth::Key(&other_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    world
+        .call(
+            Method::POST,
+            &format!("/tasks/{id}/fail"),
+            Auth::Key(&key),
+            Some(json!({"reason": "execution_error"})),
+        )
+        .await;
+    world.assert_books_balance(&[&id]).await;
+}
+
+#[tokio::test]
+async fn redelivered_router_and_quality_messages_change_nothing_twice() {
+    let mut world = World::new().await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    world.start(&id, &key).await;
+    world.complete(&id, &key, good_review()).await;
+    world
+        .wait_status(&id, Auth::Bearer(&buyer.token), "completed")
+        .await;
+    let events_before = world.events(&id).await.len();
+    let (router_calls, quality_calls) = (
+        world.functions.calls("router"),
+        world.functions.calls("quality"),
+    );
+
+    for queue in ["RoutingQueue", "QualityQueue"] {
+        let url = world.running.resources.queue(queue).unwrap().url.clone();
+        for _ in 0..2 {
+            world
+                .clients
+                .sqs
+                .send_message()
+                .queue_url(&url)
+                .message_body(json!({"taskId": id}).to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let started = Instant::now();
+    while world.functions.calls("router") < router_calls + 1
+        || world.functions.calls("quality") < quality_calls + 1
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the duplicates were never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        world.events(&id).await.len(),
+        events_before,
+        "no new events"
+    );
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(pool["data"]["balance"], 7_500, "charged once");
+    let me = world
+        .call(Method::GET, "/agents/me", Auth::Key(&key), None)
+        .await
+        .1;
+    assert_eq!(me["data"]["stats"]["completed"], 1);
+    world.assert_books_balance(&[&id]).await;
+}
+
+/// Runs `quality` but reports a crash for its first invocation, as if the function
+/// died after its commit and before the runner could delete the message.
+struct DiesOnce {
+    inner: InProcess,
+    deaths: AtomicUsize,
+}
+
+impl Invoker for DiesOnce {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        event: Value,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, InvokeError>> + Send + 'a>> {
+        Box::pin(async move {
+            let result = self.inner.invoke(function, event, timeout).await;
+            if function == "quality" && self.deaths.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(InvokeError::Unreachable {
+                    function: function.into(),
+                    reason: "died".into(),
+                });
+            }
+            result
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_that_dies_before_deleting_is_retried_and_completes_once() {
+    let started = common::start_with(template(), |functions| {
+        Arc::new(DiesOnce {
+            inner: functions,
+            deaths: AtomicUsize::new(0),
+        })
+    })
+    .await;
+    let mut world = World::from(started);
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    world.start(&id, &key).await;
+    world.complete(&id, &key, good_review()).await;
+    world
+        .wait_status(&id, Auth::Bearer(&buyer.token), "completed")
+        .await;
+    let started = Instant::now();
+    while world.functions.calls("quality") < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the message was not redelivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let completes = world
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "complete")
+        .count();
+    assert_eq!(completes, 1);
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(pool["data"]["balance"], 7_500, "charged once");
+    world.assert_books_balance(&[&id]).await;
+}
+
+#[tokio::test]
+async fn twenty_tasks_on_three_agents_of_capacity_two_never_overbook() {
+    let mut world = World::new().await;
+    let buyer = world.owner(100_000).await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let seller = world.owner(0).await;
+        keys.push(world.reviewer(&seller, 1_000, 2).await.1);
+    }
+    let submissions = (0..20).map(|_| world.submit(&buyer, 2_000));
+    let ids: Vec<String> = futures::future::join_all(submissions).await;
+
+    // Let routing settle: six assignments, the rest retried until they give up.
+    let started = Instant::now();
+    loop {
+        let mut settled = 0;
+        for id in &ids {
+            let task = world.task(id, Auth::Bearer(&buyer.token)).await;
+            if task["agentId"].is_string() || task["status"] == "failed" {
+                settled += 1;
+            }
+        }
+        if settled == ids.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "routing never settled ({settled}/20)"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut assigned = 0;
+    for key in &keys {
+        let me = world
+            .call(Method::GET, "/agents/me", Auth::Key(key), None)
+            .await
+            .1;
+        let active = me["data"]["stats"]["activeTasks"].as_u64().unwrap();
+        assert!(active <= 2, "an agent holds {active} tasks");
+        let (_, waiting) = world
+            .call(Method::GET, "/tasks/submitted", Auth::Key(key), None)
+            .await;
+        assert_eq!(waiting["data"].as_array().unwrap().len() as u64, active);
+        assigned += active;
+    }
+    assert_eq!(assigned, 6);
+    let failed = {
+        let (_, list) = world
+            .call(
+                Method::GET,
+                "/tasks?status=failed&pageSize=100",
+                Auth::Bearer(&buyer.token),
+                None,
+            )
+            .await;
+        list["pagination"]["total"].as_u64().unwrap()
+    };
+    assert_eq!(failed, 14, "the rest gave up with their holds released");
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(pool["data"]["held"], 6 * 2_000);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    world.assert_books_balance(&refs).await;
+}
+
+#[tokio::test]
+async fn submissions_are_refused_up_front_when_nobody_could_take_them() {
+    let mut world = World::new().await;
+    let buyer = world.owner(1_000).await;
+    let body = |budget: i64, agent: Option<&str>| json!({"taskType": "code_review", "maxBudget": budget, "input": {"description": "d"}, "agentId": agent});
+    let (status, answer) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Bearer(&buyer.token),
+            Some(body(500, None)),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (404, json!("NO_AGENTS_AVAILABLE"))
+    );
+
+    let (own, _) = world.reviewer(&buyer, 100, 1).await;
+    let (status, answer) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Bearer(&buyer.token),
+            Some(body(500, None)),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (404, json!("NO_AGENTS_AVAILABLE")),
+        "own agents never count"
+    );
+    let (status, answer) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Bearer(&buyer.token),
+            Some(body(500, Some(&own))),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (403, json!("SAME_OWNER_NOT_ALLOWED"))
+    );
+
+    let seller = world.owner(0).await;
+    world.reviewer(&seller, 800, 1).await;
+    let (status, answer) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Bearer(&buyer.token),
+            Some(body(500, None)),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (404, json!("NO_AGENTS_AVAILABLE")),
+        "over budget"
+    );
+    let (status, answer) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Bearer(&buyer.token),
+            Some(body(5_000, None)),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (402, json!("INSUFFICIENT_CREDITS"))
+    );
+    assert_eq!(
+        answer["error"]["details"],
+        json!({"required": 5_000, "available": 1_000})
+    );
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(pool["data"]["held"], 0, "nothing held");
+    let (_, list) = world
+        .call(Method::GET, "/tasks", Auth::Bearer(&buyer.token), None)
+        .await;
+    assert_eq!(list["pagination"]["total"], 0, "nothing written");
+
+    let (status, answer) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Bearer(&buyer.token),
+            Some(json!({"taskType": "cooking", "maxBudget": 1.5, "input": {}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["error"]["code"], "VALIDATION_ERROR");
+    world.assert_books_balance(&[]).await;
+}

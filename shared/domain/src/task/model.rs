@@ -1,0 +1,267 @@
+//! A task as stored and shown, what a buyer submits, and the events of its life.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::FieldError;
+use crate::identity::Category;
+use crate::ids::{AgentId, OwnerId, TaskId};
+use crate::money::Cents;
+use crate::task::TaskStatus;
+use crate::validate::{Validate, check_length, check_range};
+
+pub const MAX_BUDGET: i64 = 1_000_000;
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+pub const MAX_REPO_CHARS: usize = 2_048;
+pub const MAX_CODE_CHARS: usize = 100_000;
+pub const MAX_FILES: usize = 20;
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+pub const MAX_FILE_CHARS: usize = 100_000;
+/// All of a task's input together (DynamoDB items stop at 400 KB).
+pub const MAX_INPUT_BYTES: usize = 200 * 1024;
+/// An agent's output, serialised.
+pub const MAX_OUTPUT_BYTES: usize = 200 * 1024;
+pub const MAX_PROGRESS_CHARS: usize = 1_000;
+pub const MAX_ERROR_CHARS: usize = 2_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    pub name: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskInput {
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<InputFile>,
+}
+
+/// `POST /tasks`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitTask {
+    pub task_type: Category,
+    pub max_budget: i64,
+    pub input: TaskInput,
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+    #[serde(default)]
+    pub parent_task_id: Option<TaskId>,
+}
+
+/// A file name safe to write inside a sandbox: no directories, no dot-dot, no control
+/// characters.
+pub fn is_safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+}
+
+impl Validate for SubmitTask {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        check_range(errors, "maxBudget", self.max_budget, 1, MAX_BUDGET);
+        let input = &self.input;
+        check_length(
+            errors,
+            "input.description",
+            input.description.trim(),
+            1,
+            MAX_DESCRIPTION_CHARS,
+        );
+        if let Some(repo) = &input.repo {
+            check_length(errors, "input.repo", repo, 1, MAX_REPO_CHARS);
+            if !(repo.starts_with("https://") || repo.starts_with("http://")) {
+                errors.push(FieldError::new("input.repo", "must be an http(s) URL"));
+            }
+        }
+        if let Some(code) = &input.code {
+            check_length(errors, "input.code", code, 1, MAX_CODE_CHARS);
+        }
+        if input.files.len() > MAX_FILES {
+            errors.push(FieldError::new(
+                "input.files",
+                format!("at most {MAX_FILES} files"),
+            ));
+        }
+        for (i, file) in input.files.iter().enumerate() {
+            check_length(
+                errors,
+                &format!("input.files[{i}].name"),
+                &file.name,
+                1,
+                MAX_FILE_NAME_CHARS,
+            );
+            if !is_safe_file_name(&file.name) {
+                errors.push(FieldError::new(
+                    format!("input.files[{i}].name"),
+                    "must be a plain file name (no directories)",
+                ));
+            }
+            check_length(
+                errors,
+                &format!("input.files[{i}].content"),
+                &file.content,
+                0,
+                MAX_FILE_CHARS,
+            );
+            if input.files[..i].iter().any(|f| f.name == file.name) {
+                errors.push(FieldError::new(
+                    format!("input.files[{i}].name"),
+                    "is listed twice",
+                ));
+            }
+        }
+        let size = serde_json::to_vec(input)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_INPUT_BYTES {
+            errors.push(FieldError::new(
+                "input",
+                format!("must be at most {MAX_INPUT_BYTES} bytes in all"),
+            ));
+        }
+    }
+}
+
+/// Why a task failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    QualityGate,
+    ExecutionError,
+    Timeout,
+    BudgetExceeded,
+    /// No eligible agent after every routing attempt.
+    NoAgentsAvailable,
+}
+
+/// Thumbs up or down from the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feedback {
+    Up,
+    Down,
+}
+
+/// A task, as stored and as `GET /tasks/:id` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub id: TaskId,
+    pub task_type: Category,
+    pub status: TaskStatus,
+    pub input: TaskInput,
+    pub max_budget: Cents,
+    pub agent_id: Option<AgentId>,
+    /// Who pays: the owner, directly or through one of its agents.
+    pub caller_owner_id: OwnerId,
+    pub caller_agent_id: Option<AgentId>,
+    pub parent_task_id: Option<TaskId>,
+    /// Whether the buyer named the agent (direct hire).
+    pub direct_hire: bool,
+    /// The agent named for a direct hire, until the router assigns it.
+    #[serde(default)]
+    pub requested_agent_id: Option<AgentId>,
+    /// The assigned agent's price for the task type when it was assigned: what the
+    /// buyer is charged on success (never more than `max_budget`).
+    #[serde(default)]
+    pub agreed_price: Option<Cents>,
+    pub sandbox_id: Option<String>,
+    pub output: Option<Value>,
+    pub quality_score: Option<u8>,
+    pub self_reported_score: Option<u8>,
+    pub credits_charged: Option<Cents>,
+    pub execution_time_ms: Option<u64>,
+    pub feedback: Option<Feedback>,
+    pub failure_reason: Option<FailureReason>,
+    pub error_message: Option<String>,
+    /// Why the quality gate scored as it did.
+    #[serde(default)]
+    pub quality_reasons: Vec<String>,
+    pub routing_attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+/// Kinds of task events; the SSE stream uses them as event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Status,
+    Progress,
+    Complete,
+    Error,
+}
+
+/// One entry of a task's history, numbered from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub data: Value,
+    pub at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submit(value: serde_json::Value) -> Vec<String> {
+        let task: SubmitTask = serde_json::from_value(value).unwrap();
+        let mut errors = Vec::new();
+        task.validate(&mut errors);
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_plain_task_is_valid() {
+        assert!(submit(serde_json::json!({
+            "taskType": "code_review", "maxBudget": 5000,
+            "input": {"description": "Review", "repo": "https://github.com/o/r", "files": [{"name": "a.rs", "content": "fn main(){}"}]}
+        }))
+        .is_empty());
+    }
+
+    #[test]
+    fn every_size_and_shape_limit_names_its_field() {
+        let fields = submit(serde_json::json!({
+            "taskType": "code_review", "maxBudget": 0,
+            "input": {
+                "description": " ",
+                "repo": "ftp://x",
+                "files": [{"name": "../etc/passwd", "content": ""}, {"name": "a", "content": "x"}, {"name": "a", "content": "y"}]
+            }
+        }));
+        assert_eq!(
+            fields,
+            [
+                "maxBudget",
+                "input.description",
+                "input.repo",
+                "input.files[0].name",
+                "input.files[2].name"
+            ]
+        );
+    }
+
+    #[test]
+    fn file_names_cannot_escape_a_directory() {
+        for bad in ["", ".", "..", "a/b", "..\\x", "a\u{0}"] {
+            assert!(!is_safe_file_name(bad), "{bad:?}");
+        }
+        assert!(is_safe_file_name("main.rs"));
+        assert!(is_safe_file_name("..hidden"));
+    }
+}

@@ -1,0 +1,266 @@
+//! Tasks and their event history.
+//!
+//! Every change to a task is a Put conditional on the status it expects *and* on the
+//! sequence number of its last event, so a lost race is a typed conflict; the change's
+//! events are written in the same transaction, numbered on from there.
+
+use std::collections::HashMap;
+
+use aicity_domain::ids::{AgentId, OwnerId, TaskId};
+use aicity_domain::task::TaskStatus;
+use aicity_domain::task::model::{Event, EventType, Task};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::item::Stored;
+use crate::probe::now_rfc3339;
+use crate::schema::{GSI1, GSI2};
+use crate::vault::Labeled;
+use crate::{Key, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    #[serde(flatten)]
+    pub task: Task,
+    pub last_event_seq: u64,
+}
+
+fn invalid(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(err.to_string())
+}
+
+pub fn buyer_partition(owner: &OwnerId) -> String {
+    format!("OWNER#{owner}#TASKS")
+}
+
+pub fn agent_partition(agent: &AgentId) -> String {
+    format!("AGENT#{agent}#TASKS")
+}
+
+fn task_item(record: &TaskRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let task = &record.task;
+    let mut stored = Stored::new(Key::task(&task.id), record)
+        .gsi1(buyer_partition(&task.caller_owner_id), task.id.to_string());
+    if let Some(agent) = task.agent_id {
+        stored = stored.gsi2(
+            agent_partition(&agent),
+            format!("{}#{}", task.status, task.id),
+        );
+    }
+    stored.to_item()
+}
+
+fn event_items(
+    table: &str,
+    task: &TaskId,
+    first_seq: u64,
+    events: Vec<(EventType, Value)>,
+    now: OffsetDateTime,
+) -> Result<Vec<Labeled>, StoreError> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (kind, data))| {
+            let seq = first_seq + i as u64;
+            let event = Event {
+                seq,
+                kind,
+                data,
+                at: now_rfc3339(now),
+            };
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(
+                    Stored::new(Key::task_event(task, seq), event).to_item()?,
+                ))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(invalid)?;
+            Ok((
+                "event".to_owned(),
+                TransactWriteItem::builder().put(put).build(),
+            ))
+        })
+        .collect()
+}
+
+/// A new task with its first events.
+pub fn create_items(
+    table: &str,
+    task: Task,
+    events: Vec<(EventType, Value)>,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, TaskRecord), StoreError> {
+    let record = TaskRecord {
+        last_event_seq: events.len() as u64,
+        task,
+    };
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(task_item(&record)?))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(invalid)?;
+    let mut items = vec![(
+        "task".to_owned(),
+        TransactWriteItem::builder().put(put).build(),
+    )];
+    items.extend(event_items(table, &record.task.id, 1, events, now)?);
+    Ok((items, record))
+}
+
+/// Writes `after` over `before` only if the task is still as it was read (same status,
+/// same last event), appending `events`. The `"task"` item fails otherwise.
+pub fn save_items(
+    table: &str,
+    before: &TaskRecord,
+    mut after: Task,
+    events: Vec<(EventType, Value)>,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, TaskRecord), StoreError> {
+    after.updated_at = now_rfc3339(now);
+    let first_seq = before.last_event_seq + 1;
+    let record = TaskRecord {
+        last_event_seq: before.last_event_seq + events.len() as u64,
+        task: after,
+    };
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(task_item(&record)?))
+        .condition_expression("#status = :from AND lastEventSeq = :seq")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(
+            ":from",
+            AttributeValue::S(before.task.status.as_str().into()),
+        )
+        .expression_attribute_values(":seq", AttributeValue::N(before.last_event_seq.to_string()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(invalid)?;
+    let mut items = vec![(
+        "task".to_owned(),
+        TransactWriteItem::builder().put(put).build(),
+    )];
+    items.extend(event_items(table, &record.task.id, first_seq, events, now)?);
+    Ok((items, record))
+}
+
+pub async fn get(client: &Client, table: &str, id: &TaskId) -> Result<TaskRecord, StoreError> {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(Key::task(id).to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item
+        .ok_or(StoreError::NotFound)?;
+    Ok(serde_dynamo::from_item::<_, Stored<TaskRecord>>(item)?.body)
+}
+
+async fn query_all(
+    client: &Client,
+    table: &str,
+    index: crate::schema::Gsi,
+    partition: String,
+    sort_prefix: Option<String>,
+) -> Result<Vec<Task>, StoreError> {
+    let mut tasks = Vec::new();
+    let mut start = None;
+    loop {
+        let mut query = client
+            .query()
+            .table_name(table)
+            .index_name(index.name)
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start);
+        query = match &sort_prefix {
+            Some(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", index.sk)
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        let page = query.send().await.map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            tasks.push(
+                serde_dynamo::from_item::<_, Stored<TaskRecord>>(item)?
+                    .body
+                    .task,
+            );
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(tasks);
+        }
+    }
+}
+
+/// Tasks an owner's side submitted, newest first.
+pub async fn submitted_by(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+) -> Result<Vec<Task>, StoreError> {
+    query_all(client, table, GSI1, buyer_partition(owner), None).await
+}
+
+/// Tasks assigned to an agent, newest first within each status; one status if given.
+pub async fn assigned_to(
+    client: &Client,
+    table: &str,
+    agent: &AgentId,
+    status: Option<TaskStatus>,
+) -> Result<Vec<Task>, StoreError> {
+    let prefix = status.map(|s| format!("{s}#"));
+    let mut tasks = query_all(client, table, GSI2, agent_partition(agent), prefix).await?;
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.id));
+    Ok(tasks)
+}
+
+/// Events after `after_seq`, in order.
+pub async fn events(
+    client: &Client,
+    table: &str,
+    task: &TaskId,
+    after_seq: u64,
+) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(Key::task(task).pk))
+            .expression_attribute_values(
+                ":from",
+                AttributeValue::S(Key::task_event(task, after_seq + 1).sk),
+            )
+            .expression_attribute_values(
+                ":to",
+                AttributeValue::S(Key::task_event(task, 9_999_999_999).sk),
+            )
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            events.push(serde_dynamo::from_item::<_, Stored<Event>>(item)?.body);
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(events);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Read, decide, commit — and on a lost race, read and decide again.
+
+use aicity_domain::identity::Agent;
+use aicity_domain::identity::agent::MAX_ACTIVE_AGENTS_PER_OWNER;
+use aicity_domain::ids::{AgentId, TaskId};
+use aicity_domain::money::Cents;
+use aicity_domain::task::model::{EventType, Task};
+use aicity_domain::{ApiError, ErrorCode};
+use aicity_http::Context;
+use aicity_store::StoreError;
+use aicity_store::agents::{self, AgentRecord};
+use aicity_store::tasks::{self, TaskRecord};
+use aicity_store::transact::Transaction;
+use aicity_store::vault::{self, Hold, HoldStatus};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// How often a step is re-read and re-decided after losing a race.
+const ATTEMPTS: usize = 5;
+
+/// What happens to the task's hold in a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Money {
+    Untouched,
+    /// Charge the agent's price: 85/15 split, the rest released.
+    Post {
+        agent: AgentId,
+        charge: Cents,
+    },
+    /// Release everything.
+    Void,
+}
+
+/// One step of a task's life.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub task: Task,
+    pub events: Vec<(EventType, Value)>,
+    /// The agent as it will be (stats, maybe suspension), when it changes.
+    pub agent: Option<Agent>,
+    pub money: Money,
+}
+
+impl Change {
+    pub fn new(task: Task) -> Self {
+        Self {
+            task,
+            events: Vec::new(),
+            agent: None,
+            money: Money::Untouched,
+        }
+    }
+
+    pub fn event(mut self, kind: EventType, data: Value) -> Self {
+        self.events.push((kind, data));
+        self
+    }
+
+    pub fn agent(mut self, agent: Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    pub fn money(mut self, money: Money) -> Self {
+        self.money = money;
+        self
+    }
+}
+
+/// What a step decides from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub task: TaskRecord,
+    /// The agent the step is about: the assigned one, or the candidate being assigned.
+    pub agent: Option<AgentRecord>,
+    pub hold: Option<Hold>,
+}
+
+pub fn task_not_found() -> ApiError {
+    ApiError::with_message(ErrorCode::TaskNotFound, "No task with this id")
+}
+
+async fn load(
+    ctx: &Context,
+    task_id: &TaskId,
+    agent_id: Option<AgentId>,
+) -> Result<Loaded, ApiError> {
+    let task = match tasks::get(ctx.db(), &ctx.table, task_id).await {
+        Ok(task) => task,
+        Err(StoreError::NotFound) => return Err(task_not_found()),
+        Err(err) => return Err(err.into()),
+    };
+    let agent = match agent_id.or(task.task.agent_id) {
+        Some(id) => match agents::get(ctx.db(), &ctx.table, &id).await {
+            Ok(record) => Some(record),
+            Err(StoreError::NotFound) => None,
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    let hold = match vault::hold(ctx.db(), &ctx.table, task_id).await {
+        Ok(hold) => Some(hold),
+        Err(StoreError::NotFound) => None,
+        Err(err) => return Err(err.into()),
+    };
+    Ok(Loaded { task, agent, hold })
+}
+
+/// Applies one step to a task. `decide` sees the task as it is and returns the change,
+/// `None` when there is nothing to do (a replay), or an error (wrong state, forbidden).
+/// `candidate` loads that agent instead of the assigned one (routing).
+pub async fn apply<F>(
+    ctx: &Context,
+    task_id: &TaskId,
+    candidate: Option<AgentId>,
+    decide: F,
+) -> Result<TaskRecord, ApiError>
+where
+    F: Fn(&Loaded) -> Result<Option<Change>, ApiError>,
+{
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        let loaded = load(ctx, task_id, candidate).await?;
+        let Some(change) = decide(&loaded)? else {
+            return Ok(loaded.task);
+        };
+        let now = OffsetDateTime::now_utc();
+        let (mut items, record) =
+            tasks::save_items(&ctx.table, &loaded.task, change.task, change.events, now)?;
+        if let (Some(after), Some(before)) = (change.agent, loaded.agent.as_ref()) {
+            let (agent_items, _) =
+                agents::save_items(&ctx.table, before, after, None, MAX_ACTIVE_AGENTS_PER_OWNER)?;
+            items.extend(agent_items);
+        }
+        let money = match (change.money, loaded.hold.as_ref()) {
+            (Money::Untouched, _) => None,
+            (Money::Post { agent, charge }, Some(hold)) if hold.status == HoldStatus::Pending => {
+                Some(vault::post_items(&ctx.table, hold, &agent, charge, now))
+            }
+            (Money::Void, Some(hold)) if hold.status == HoldStatus::Pending => {
+                Some(vault::void_items(&ctx.table, hold, now))
+            }
+            (money, hold) => {
+                tracing::error!(task_id = %task_id, ?money, hold = ?hold.map(|h| h.status), "hold is not pending");
+                return Err(ApiError::internal());
+            }
+        };
+        if let Some(built) = money {
+            let (money_items, _) = built.map_err(|err| {
+                tracing::error!(task_id = %task_id, error = %err, "building the money step failed");
+                ApiError::internal()
+            })?;
+            items.extend(money_items);
+        }
+        let mut transaction = Transaction::new();
+        transaction.extend(items);
+        match transaction.commit(ctx.db()).await {
+            Ok(()) => return Ok(record),
+            Err(err)
+                if err
+                    .failed_labels()
+                    .iter()
+                    .any(|l| matches!(*l, "task" | "agent" | "hold" | "event")) =>
+            {
+                // Somebody else changed the task, the agent or the hold: decide again.
+                last_error = Some(err);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    tracing::warn!(task_id = %task_id, error = ?last_error, "gave up after repeated conflicts");
+    Err(ApiError::with_message(
+        ErrorCode::InvalidTaskState,
+        "The task changed concurrently; retry",
+    ))
+}

@@ -1,0 +1,16 @@
+//! The task lifecycle shared by the `tasks` HTTP function and the `router` and
+//! `quality` consumers.
+//!
+//! Every step reads the task (and its agent), decides with the pure domain rules, and
+//! commits the new task, its events, the money and the agent's stats in one
+//! transaction that only succeeds if nothing changed since the read; on a lost race it
+//! reads again and decides again.
+
+pub mod access;
+pub mod change;
+pub mod messages;
+pub mod outcomes;
+pub mod routing;
+
+pub use change::{Change, apply};
+pub use messages::TaskMessage;
