@@ -985,3 +985,47 @@ async fn submissions_are_refused_up_front_when_nobody_could_take_them() {
     assert_eq!(answer["error"]["code"], "VALIDATION_ERROR");
     world.assert_books_balance(&[]).await;
 }
+
+#[tokio::test]
+async fn a_direct_hire_goes_to_the_named_agent_and_a_replayed_submit_holds_once() {
+    let mut world = World::new().await;
+    let buyer = world.owner(10_000).await;
+    let (first_seller, second_seller) = (world.owner(0).await, world.owner(0).await);
+    world.reviewer(&first_seller, 1_000, 2).await;
+    let (named, _) = world.reviewer(&second_seller, 1_500, 2).await;
+    let submit = || {
+        world
+            .http
+            .post(format!("{}/api/v1/tasks", world.running.base_url))
+            .bearer_auth(&buyer.token)
+            .header("Idempotency-Key", "submit-1")
+            .json(&json!({"taskType": "code_review", "maxBudget": 2_000, "agentId": named, "input": {"description": "Review"}}))
+            .send()
+    };
+    let first = submit().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = submit().await.unwrap();
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["data"]["id"], again["data"]["id"]);
+    let id = first["data"]["id"].as_str().unwrap().to_owned();
+
+    let assigned = world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    assert_eq!(
+        assigned["agentId"],
+        named.as_str(),
+        "not the cheaper agent: the one named"
+    );
+    assert_eq!(assigned["agreedPrice"], 1_500);
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(pool["data"]["held"], 2_000, "held once");
+    let (_, list) = world
+        .call(Method::GET, "/tasks", Auth::Bearer(&buyer.token), None)
+        .await;
+    assert_eq!(list["pagination"]["total"], 1);
+    world.assert_books_balance(&[&id]).await;
+}

@@ -183,7 +183,12 @@ mod tests {
         assert!(verdict.passes(DEFAULT_PASS_MARK), "{verdict:?}");
         // Shape (25), both files covered (20) and the self-score (90 → 13) in full;
         // substance is a tenth of the characters, capped at 40.
-        assert!(!verdict.reasons.iter().any(|r| r.contains("files") || r.contains("looks like")));
+        assert!(
+            !verdict
+                .reasons
+                .iter()
+                .any(|r| r.contains("files") || r.contains("looks like"))
+        );
         assert!((25 + 20 + 13..=40 + 25 + 20 + 13).contains(&verdict.score));
     }
 
