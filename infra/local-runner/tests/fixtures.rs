@@ -58,9 +58,19 @@ async fn every_fixture_invokes_its_function() {
         ]
     );
 
-    for (function, file) in [("router", "router-sqs.json"), ("quality", "quality-sqs.json")] {
-        let response = functions.invoke(function, fixture(file), timeout).await.unwrap();
-        assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{function}");
+    for (function, file) in [
+        ("router", "router-sqs.json"),
+        ("quality", "quality-sqs.json"),
+    ] {
+        let response = functions
+            .invoke(function, fixture(file), timeout)
+            .await
+            .unwrap();
+        assert_eq!(
+            response["batchItemFailures"],
+            serde_json::json!([]),
+            "{function}"
+        );
     }
 
     let response = functions
