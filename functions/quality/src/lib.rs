@@ -22,6 +22,8 @@ pub struct Quality {
     pub ctx: Context,
     pub gate: Box<dyn QualityGate>,
     pub pass_mark: u8,
+    /// Where completed tasks go to be paid after the refund window (a delayed queue).
+    pub settlement: Option<(aws_sdk_sqs::Client, String)>,
 }
 
 pub async fn handle(quality: &Quality, batch: SqsEvent) -> SqsBatchResponse {
@@ -70,10 +72,16 @@ pub async fn assess(quality: &Quality, task_id: &TaskId) -> Result<(), ApiError>
         tracing::error!(task_id = %task_id, error = %err, gate = quality.gate.name(), "quality gate unavailable");
         ApiError::new(ErrorCode::ServiceUnavailable)
     })?;
-    apply(ctx, task_id, None, |loaded| {
+    let decided = apply(ctx, task_id, None, |loaded| {
         decide(loaded, &verdict, quality.pass_mark)
     })
     .await?;
+    if decided.task.status == TaskStatus::Completed {
+        if let Some((sqs, url)) = &quality.settlement {
+            // A lost send is re-driven by the sweeper's settlement watch.
+            aicity_tasks::messages::send(sqs, url, *task_id).await;
+        }
+    }
     Ok(())
 }
 
@@ -93,7 +101,7 @@ fn decide(
     let mut next = task.clone();
     next.quality_score = Some(verdict.score);
     next.quality_reasons = verdict.reasons.clone();
-    next.completed_at = Some(next.updated_at.clone());
+    next.completed_at = Some(aicity_tasks::now_string());
     let mut stats: Agent = agent.agent.clone();
     if verdict.passes(pass_mark) {
         let status = transition(task.status, TaskEvent::QualityPassed, Actor::Platform)

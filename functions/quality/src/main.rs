@@ -4,8 +4,14 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aicity_http::logging::init();
+    let ctx = aicity_http::Context::from_env().await?;
+    let settlement = (
+        ctx.clients.sqs.clone(),
+        aicity_store::config::env_var("SETTLEMENT_QUEUE_URL")?,
+    );
     let quality = quality::Quality {
-        ctx: aicity_http::Context::from_env().await?,
+        settlement: Some(settlement),
+        ctx,
         gate: aicity_quality::from_env()?,
         pass_mark: aicity_quality::pass_mark_from_env()?,
     };

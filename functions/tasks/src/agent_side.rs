@@ -90,10 +90,25 @@ pub async fn create_sandbox(tasks: &Tasks, request: &Request) -> Result<Response
         "provider".into(),
         AttributeValue::S(tasks.sandboxes.name().into()),
     );
+    let now = time::OffsetDateTime::now_utc();
     item.insert(
         "createdAt".into(),
-        AttributeValue::S(aicity_store::probe::now_rfc3339(
-            time::OffsetDateTime::now_utc(),
+        AttributeValue::S(aicity_store::probe::now_rfc3339(now)),
+    );
+    item.insert(
+        "taskId".into(),
+        AttributeValue::S(record.task.id.to_string()),
+    );
+    // The sweeper destroys sandboxes left behind by finished or abandoned tasks.
+    item.insert(
+        "GSI3PK".into(),
+        AttributeValue::S(aicity_store::tasks::SANDBOX_WATCH.into()),
+    );
+    item.insert(
+        "GSI3SK".into(),
+        AttributeValue::S(aicity_store::tasks::watch_sort(
+            now.unix_timestamp(),
+            &sandbox.id,
         )),
     );
     ctx.db()
@@ -202,6 +217,7 @@ pub async fn executing(tasks: &Tasks, request: &Request) -> Result<Response<Body
         let mut task = current.clone();
         task.status = status;
         task.sandbox_id = Some(body.sandbox_id.clone());
+        task.started_at = Some(aicity_tasks::now_string());
         Ok(Some(Change::new(task).event(
             EventType::Status,
             json!({ "status": status, "sandboxId": body.sandbox_id }),
@@ -377,7 +393,7 @@ pub async fn fail(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
         task.status = status;
         task.failure_reason = Some(body.reason.into());
         task.error_message = body.error_message.clone();
-        task.completed_at = Some(task.updated_at.clone());
+        task.completed_at = Some(aicity_tasks::now_string());
         let mut change = Change::new(task)
             .event(EventType::Status, json!({ "status": status }))
             .event(EventType::Error, json!({ "reason": FailureReason::from(body.reason), "message": body.error_message }))

@@ -5,6 +5,7 @@
 //! `POST /tasks/:id/sandbox`, `DELETE /tasks/:id/sandbox/:sandboxId`,
 //! `POST /tasks/:id/executing`, `/progress`, `/complete`, `/fail`.
 
+mod after_completion;
 mod agent_side;
 mod buyer_side;
 mod submit;
@@ -19,6 +20,9 @@ use lambda_http::{Body, Request, Response};
 
 pub struct Tasks {
     pub ctx: Context,
+    /// Injected so the refund window is testable on both sides.
+    pub clock: std::sync::Arc<dyn aicity_domain::task::timing::Clock>,
+    pub refund_window: std::time::Duration,
     pub sqs: aws_sdk_sqs::Client,
     pub payments: Box<dyn PaymentProvider>,
     pub sandboxes: Box<dyn SandboxProvider>,
@@ -38,6 +42,10 @@ pub async fn handle(tasks: &Tasks, request: Request) -> Result<Response<Body>, A
         Some("GET /api/v1/tasks/submitted") => agent_side::list_submitted(tasks, &request).await,
         Some("GET /api/v1/tasks/{id}") => buyer_side::get(tasks, &request).await,
         Some("POST /api/v1/tasks/{id}/cancel") => buyer_side::cancel(tasks, &request).await,
+        Some("POST /api/v1/tasks/{id}/feedback") => {
+            after_completion::feedback(tasks, &request).await
+        }
+        Some("POST /api/v1/tasks/{id}/dispute") => after_completion::dispute(tasks, &request).await,
         Some("POST /api/v1/tasks/{id}/sandbox") => {
             agent_side::create_sandbox(tasks, &request).await
         }

@@ -10,6 +10,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         )?,
         sandboxes: aicity_sandbox::from_env()?,
         ctx,
+        clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
+        refund_window: aicity_tasks::settlement::refund_window_from_env()?,
         routing_queue_url,
         quality_queue_url,
     };

@@ -105,6 +105,10 @@ async fn submit_checked(
         created_at: now_rfc3339(now),
         updated_at: now_rfc3339(now),
         completed_at: None,
+        assigned_at: None,
+        started_at: None,
+        settled_at: None,
+        dispute_id: None,
     };
     let requested_agent = body.agent_id;
     vault::pool(ctx.db(), &ctx.table, &owner).await?;

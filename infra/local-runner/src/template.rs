@@ -141,7 +141,11 @@ impl Template {
             let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
             match resource.get("Type").and_then(Value::as_str) {
                 Some("AWS::DynamoDB::Table") => template.tables.push(parse_table(id, &props)?),
-                Some("AWS::SQS::Queue") => template.queues.push(parse_queue(id, &props)?),
+                Some("AWS::SQS::Queue") => {
+                    template
+                        .queues
+                        .push(parse_queue(id, &props, &template.parameters)?)
+                }
                 Some("AWS::Serverless::Function") => template
                     .functions
                     .push(parse_function(id, resource, &props, globals)?),
@@ -306,7 +310,33 @@ fn parse_table(id: &str, props: &Value) -> Result<TableSpec, TemplateError> {
     })
 }
 
-fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec, TemplateError> {
+/// A whole number that may be a `!Ref` to a parameter (resolved to its default).
+fn number_or_parameter(
+    value: &Value,
+    field: &str,
+    parameters: &BTreeMap<String, String>,
+) -> Result<Option<u32>, TemplateError> {
+    let Some(raw) = value.get(field) else {
+        return Ok(None);
+    };
+    let text = match intrinsic(raw)? {
+        Intrinsic::Literal(text) => text,
+        Intrinsic::Ref(name) => parameters
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| invalid(format!("{field}: no parameter {name}")))?,
+        other => return Err(invalid(format!("{field}: unsupported {other:?}"))),
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|_| invalid(format!("{field} must be a whole number")))
+}
+
+fn parse_queue(
+    id: &str,
+    props: &Value,
+    parameters: &BTreeMap<String, String>,
+) -> Result<QueueSpec, TemplateError> {
     let redrive = match props.get("RedrivePolicy") {
         None => None,
         Some(policy) => {
@@ -320,9 +350,9 @@ fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec, TemplateError> {
     };
     Ok(QueueSpec {
         logical_id: id.to_owned(),
-        visibility_timeout: u32_field(props, "VisibilityTimeout")?,
-        delay_seconds: u32_field(props, "DelaySeconds")?,
-        retention_seconds: u32_field(props, "MessageRetentionPeriod")?,
+        visibility_timeout: number_or_parameter(props, "VisibilityTimeout", parameters)?,
+        delay_seconds: number_or_parameter(props, "DelaySeconds", parameters)?,
+        retention_seconds: number_or_parameter(props, "MessageRetentionPeriod", parameters)?,
         redrive,
     })
 }

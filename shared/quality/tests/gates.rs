@@ -47,6 +47,10 @@ fn task() -> Task {
         created_at: "t".into(),
         updated_at: "t".into(),
         completed_at: None,
+        assigned_at: None,
+        started_at: None,
+        settled_at: None,
+        dispute_id: None,
     }
 }
 

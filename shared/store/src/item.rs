@@ -63,6 +63,12 @@ impl<T> Stored<T> {
         self.gsi2sk = Some(sk.into());
         self
     }
+
+    pub fn gsi3(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi3pk = Some(pk.into());
+        self.gsi3sk = Some(sk.into());
+        self
+    }
 }
 
 impl<T: Serialize> Stored<T> {

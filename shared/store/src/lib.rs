@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod config;
+pub mod disputes;
 pub mod error;
 pub mod idempotency;
 pub mod item;

@@ -43,6 +43,47 @@ pub fn agent_partition(agent: &AgentId) -> String {
     format!("AGENT#{agent}#TASKS")
 }
 
+/// The sweeper's partition for sandboxes (items `TASK#<id>` / `SANDBOX#<id>`).
+pub const SANDBOX_WATCH: &str = "WATCH#sandbox";
+
+pub fn watch_partition(watch: aicity_domain::task::timing::Watch) -> String {
+    format!("WATCH#{}", watch.as_str())
+}
+
+/// Zero-padded epoch seconds first, so a range condition on the sort key is a time range.
+pub fn watch_sort(epoch_seconds: i64, id: &str) -> String {
+    format!("{epoch_seconds:012}#{id}")
+}
+
+/// Up to `limit` tasks watched for `watch` since before `cutoff` (epoch seconds),
+/// oldest first: the sweeper's work list.
+pub async fn watched_before(
+    client: &Client,
+    table: &str,
+    watch: aicity_domain::task::timing::Watch,
+    cutoff: i64,
+    limit: i32,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    let page = client
+        .query()
+        .table_name(table)
+        .index_name(crate::schema::GSI3.name)
+        .key_condition_expression("#pk = :pk AND #sk < :cutoff")
+        .expression_attribute_names("#pk", crate::schema::GSI3.pk)
+        .expression_attribute_names("#sk", crate::schema::GSI3.sk)
+        .expression_attribute_values(":pk", AttributeValue::S(watch_partition(watch)))
+        .expression_attribute_values(":cutoff", AttributeValue::S(format!("{cutoff:012}")))
+        .limit(limit)
+        .send()
+        .await
+        .map_err(StoreError::aws)?;
+    page.items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| Ok(serde_dynamo::from_item::<_, Stored<TaskRecord>>(item)?.body))
+        .collect()
+}
+
 fn task_item(record: &TaskRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let task = &record.task;
     let mut stored = Stored::new(Key::task(&task.id), record)
@@ -51,6 +92,13 @@ fn task_item(record: &TaskRecord) -> Result<HashMap<String, AttributeValue>, Sto
         stored = stored.gsi2(
             agent_partition(&agent),
             format!("{}#{}", task.status, task.id),
+        );
+    }
+    // The sweeper's index: what the task waits for, and since when.
+    if let Some((watch, since)) = aicity_domain::task::timing::watch(task) {
+        stored = stored.gsi3(
+            watch_partition(watch),
+            watch_sort(since.unix_timestamp(), &task.id.to_string()),
         );
     }
     stored.to_item()

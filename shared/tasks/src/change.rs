@@ -29,6 +29,10 @@ pub enum Money {
     },
     /// Release everything.
     Void,
+    /// Pay the agent: its escrowed earning to its wallet (the window closed).
+    Release,
+    /// Refund a completed task in full (earning out of escrow, fee out of revenue).
+    Reverse,
 }
 
 /// One step of a task's life.
@@ -39,6 +43,8 @@ pub struct Change {
     /// The agent as it will be (stats, maybe suspension), when it changes.
     pub agent: Option<Agent>,
     pub money: Money,
+    /// Further items for the same transaction (e.g. a dispute record).
+    pub extra: Vec<aicity_store::vault::Labeled>,
 }
 
 impl Change {
@@ -48,7 +54,13 @@ impl Change {
             events: Vec::new(),
             agent: None,
             money: Money::Untouched,
+            extra: Vec::new(),
         }
+    }
+
+    pub fn with_item(mut self, item: aicity_store::vault::Labeled) -> Self {
+        self.extra.push(item);
+        self
     }
 
     pub fn event(mut self, kind: EventType, data: Value) -> Self {
@@ -140,8 +152,14 @@ where
             (Money::Void, Some(hold)) if hold.status == HoldStatus::Pending => {
                 Some(vault::void_items(&ctx.table, hold, now))
             }
+            (Money::Release, Some(hold)) if hold.status == HoldStatus::Posted => {
+                Some(vault::release_items(&ctx.table, hold, now))
+            }
+            (Money::Reverse, Some(hold)) if hold.status == HoldStatus::Posted => {
+                Some(vault::reverse_items(&ctx.table, hold, now))
+            }
             (money, hold) => {
-                tracing::error!(task_id = %task_id, ?money, hold = ?hold.map(|h| h.status), "hold is not pending");
+                tracing::error!(task_id = %task_id, ?money, hold = ?hold.map(|h| h.status), "the hold is not where this step starts");
                 return Err(ApiError::internal());
             }
         };
@@ -152,6 +170,7 @@ where
             })?;
             items.extend(money_items);
         }
+        items.extend(change.extra);
         let mut transaction = Transaction::new();
         transaction.extend(items);
         match transaction.commit(ctx.db()).await {
@@ -160,7 +179,7 @@ where
                 if err
                     .failed_labels()
                     .iter()
-                    .any(|l| matches!(*l, "task" | "agent" | "hold" | "event")) =>
+                    .any(|l| matches!(*l, "task" | "agent" | "hold" | "event" | "dispute")) =>
             {
                 // Somebody else changed the task, the agent or the hold: decide again.
                 last_error = Some(err);

@@ -94,6 +94,7 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
             next.status = status;
             next.agent_id = Some(record.agent.id);
             next.agreed_price = Some(price);
+            next.assigned_at = Some(crate::now_string());
             let mut agent = record.agent.clone();
             outcomes::assigned(&mut agent);
             Ok(Some(
@@ -132,7 +133,7 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
         next.status = status;
         next.failure_reason = Some(FailureReason::NoAgentsAvailable);
         next.error_message = Some("No eligible agent took the task".into());
-        next.completed_at = Some(next.updated_at.clone());
+        next.completed_at = Some(crate::now_string());
         Ok(Some(
             Change::new(next)
                 .event(EventType::Status, json!({ "status": status }))

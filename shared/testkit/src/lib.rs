@@ -89,3 +89,28 @@ pub async fn context(limits: aicity_http::Limits) -> aicity_http::Context {
         limits,
     }
 }
+
+/// A clock tests can set: the real time unless pinned.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    pinned: std::sync::Mutex<Option<time::OffsetDateTime>>,
+}
+
+impl ManualClock {
+    pub fn pin(&self, at: time::OffsetDateTime) {
+        *self.pinned.lock().expect("clock lock") = Some(at);
+    }
+
+    pub fn unpin(&self) {
+        *self.pinned.lock().expect("clock lock") = None;
+    }
+}
+
+impl aicity_domain::task::timing::Clock for ManualClock {
+    fn now(&self) -> time::OffsetDateTime {
+        self.pinned
+            .lock()
+            .expect("clock lock")
+            .unwrap_or_else(time::OffsetDateTime::now_utc)
+    }
+}

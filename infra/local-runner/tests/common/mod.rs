@@ -1,72 +1,126 @@
-//! Shared by the runner's integration tests: the project's functions in-process.
+//! Shared by the runner's integration tests: the project's functions in-process, and a
+//! runner serving them from the template.
+#![allow(dead_code)] // each test file uses part of this
 
+pub mod world;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aicity_local::invoke::Invoker;
 use aicity_local::runner::{self, Clients, RunnerConfig, Running};
 use aicity_local::template::Template;
 use aicity_store::AwsClients;
+use aicity_testkit::ManualClock;
 use aicity_testkit::invoke::InProcess;
 use canary::Canary;
 use health::Health;
 
+/// What a test can turn: the clocks the functions read and where the tasks function
+/// sends routing messages.
+#[derive(Clone, Default)]
+pub struct Knobs {
+    pub tasks_clock: Arc<ManualClock>,
+    pub settlement_clock: Arc<ManualClock>,
+    /// Send routing messages here instead (a queue that does not exist drops them).
+    pub routing_queue_override: Option<String>,
+}
+
+/// Handles on functions a test drives directly.
+pub struct Parts {
+    pub functions: InProcess,
+    pub sweeper: Arc<sweeper::Sweeper>,
+    pub settlement: Arc<settlement::Settlement>,
+    pub knobs: Knobs,
+}
+
 /// The project's functions, configured from the environment the template gives them.
-pub fn functions(
-    clients: &AwsClients,
-    env: &std::collections::BTreeMap<String, String>,
-) -> InProcess {
+pub fn functions(clients: &AwsClients, env: &BTreeMap<String, String>) -> InProcess {
+    parts(clients, env, Knobs::default()).functions
+}
+
+pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs) -> Parts {
+    // Function logs in test output (shown for failing tests): `RUST_LOG=warn` etc.
+    aicity_http::logging::init();
+    let table = env["TABLE_NAME"].clone();
     let health = Arc::new(Health {
         clients: clients.clone(),
-        table: env["TABLE_NAME"].clone(),
+        table: table.clone(),
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
     });
     let canary = Arc::new(Canary {
         clients: clients.clone(),
-        table: env["TABLE_NAME"].clone(),
+        table: table.clone(),
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
     });
-    let api = Arc::new(aicity_http::Context {
+    let api = aicity_http::Context {
         clients: clients.clone(),
-        table: env["TABLE_NAME"].clone(),
+        table: table.clone(),
         limits: aicity_http::Limits::default(),
-    });
-    let for_agents = api.clone();
-    let tasks = Arc::new(tasks::Tasks {
-        ctx: (*api).clone(),
-        sqs: clients.sqs.clone(),
-        payments: Box::new(aicity_vault::payments::LocalProvider::new(
+    };
+    let payments = || {
+        Box::new(aicity_vault::payments::LocalProvider::new(
             clients.dynamodb.clone(),
-            env["TABLE_NAME"].clone(),
-        )),
-        sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(
-            std::env::temp_dir().join("aicity-test-sandboxes"),
-        )),
-        routing_queue_url: env["ROUTING_QUEUE_URL"].clone(),
+            table.clone(),
+        ))
+    };
+    let sandbox_root = std::env::temp_dir().join("aicity-test-sandboxes");
+    let vault = Arc::new(vault::Vault {
+        ctx: api.clone(),
+        payments: payments(),
+    });
+    let tasks = Arc::new(tasks::Tasks {
+        ctx: api.clone(),
+        clock: knobs.tasks_clock.clone(),
+        refund_window: aicity_domain::task::timing::REFUND_WINDOW,
+        sqs: clients.sqs.clone(),
+        payments: payments(),
+        sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(&sandbox_root)),
+        routing_queue_url: knobs
+            .routing_queue_override
+            .clone()
+            .unwrap_or_else(|| env["ROUTING_QUEUE_URL"].clone()),
         quality_queue_url: env["QUALITY_QUEUE_URL"].clone(),
     });
     let router = Arc::new(router::Router {
-        ctx: (*api).clone(),
+        ctx: api.clone(),
         sqs: clients.sqs.clone(),
         queue_url: env["ROUTING_QUEUE_URL"].clone(),
         max_attempts: 3,
-        backoff_base: std::time::Duration::from_secs(1),
+        backoff_base: Duration::from_secs(1),
     });
     let quality = Arc::new(quality::Quality {
-        ctx: (*api).clone(),
+        ctx: api.clone(),
         gate: Box::new(aicity_quality::RuleBasedGate),
         pass_mark: aicity_domain::task::quality::DEFAULT_PASS_MARK,
+        settlement: Some((clients.sqs.clone(), env["SETTLEMENT_QUEUE_URL"].clone())),
     });
-    let vault = Arc::new(vault::Vault {
-        ctx: (*api).clone(),
-        payments: Box::new(aicity_vault::payments::LocalProvider::new(
-            clients.dynamodb.clone(),
-            env["TABLE_NAME"].clone(),
-        )),
+    let settlement = Arc::new(settlement::Settlement {
+        ctx: api.clone(),
+        sqs: clients.sqs.clone(),
+        queue_url: env["SETTLEMENT_QUEUE_URL"].clone(),
+        clock: knobs.settlement_clock.clone(),
+        window: aicity_domain::task::timing::REFUND_WINDOW,
     });
-    InProcess::new()
+    let sweeper = Arc::new(sweeper::Sweeper {
+        ctx: api.clone(),
+        sqs: clients.sqs.clone(),
+        routing_queue_url: env["ROUTING_QUEUE_URL"].clone(),
+        quality_queue_url: env["QUALITY_QUEUE_URL"].clone(),
+        sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(&sandbox_root)),
+        clock: knobs.settlement_clock.clone(),
+        refund_window: aicity_domain::task::timing::REFUND_WINDOW,
+        deadlines: sweeper::Deadlines::default(),
+        batch: 25,
+    });
+    let api = Arc::new(api);
+    let (for_auth, for_agents) = (api.clone(), api.clone());
+    let (for_settlement, for_sweeper) = (settlement.clone(), sweeper.clone());
+    let functions = InProcess::new()
         .http("auth", move |request| {
-            let api = api.clone();
+            let api = for_auth.clone();
             async move { auth::handle(&api, request).await }
         })
         .http("agents", move |request| {
@@ -89,6 +143,17 @@ pub fn functions(
             let quality = quality.clone();
             async move { Ok::<_, lambda_http::Error>(quality::handle(&quality, event).await) }
         })
+        .event("settlement", move |event| {
+            let settlement = for_settlement.clone();
+            async move { Ok::<_, lambda_http::Error>(settlement::handle(&settlement, event).await) }
+        })
+        .event("sweeper", move |_event: serde_json::Value| {
+            let sweeper = for_sweeper.clone();
+            async move {
+                let report = sweeper::sweep(&sweeper).await.map_err(|e| e.to_string())?;
+                Ok::<_, lambda_http::Error>(report)
+            }
+        })
         .http("health", move |request| {
             let health = health.clone();
             async move { health::handle(&health, request).await }
@@ -96,21 +161,34 @@ pub fn functions(
         .event("canary", move |event| {
             let canary = canary.clone();
             async move { canary::handle(&canary, event).await }
-        })
+        });
+    Parts {
+        functions,
+        sweeper,
+        settlement,
+        knobs,
+    }
 }
 
-/// Starts the runner for `template` with the project's functions in-process.
-#[allow(dead_code)] // used by some test files, not all
-pub async fn start(template: Template) -> (Running, InProcess, aicity_store::AwsClients) {
+pub async fn start(template: Template) -> (Running, InProcess, AwsClients) {
     start_with(template, |functions| Arc::new(functions)).await
 }
 
 /// [`start`], with the invoker the runner uses wrapped by `wrap` (fault injection).
-#[allow(dead_code)]
 pub async fn start_with(
     template: Template,
-    wrap: impl FnOnce(InProcess) -> Arc<dyn aicity_local::invoke::Invoker>,
-) -> (Running, InProcess, aicity_store::AwsClients) {
+    wrap: impl FnOnce(InProcess) -> Arc<dyn Invoker>,
+) -> (Running, InProcess, AwsClients) {
+    let (running, parts, clients) = start_full(template, Knobs::default(), wrap).await;
+    (running, parts.functions, clients)
+}
+
+/// Everything: the runner, the parts a test may drive, the clients.
+pub async fn start_full(
+    template: Template,
+    knobs: Knobs,
+    wrap: impl FnOnce(InProcess) -> Arc<dyn Invoker>,
+) -> (Running, Parts, AwsClients) {
     let clients = aicity_testkit::clients().await;
     let runner_clients = Clients {
         dynamodb: clients.dynamodb.clone(),
@@ -121,14 +199,14 @@ pub async fn start_with(
     // `make dev` writes the env file before starting the functions.
     let resources = aicity_testkit::fresh_resources(&clients, &template).await;
     let env = runner::shared_environment(&template, &resources).unwrap();
-    let functions = functions(&clients, &env);
+    let parts = parts(&clients, &env, knobs);
     let running = runner::start(
         &runner_clients,
         RunnerConfig {
             template,
             prefix: resources.stack_name.clone() + "-",
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            invoker: wrap(functions.clone()),
+            invoker: wrap(parts.functions.clone()),
             invoke_grace: Duration::from_secs(5),
             sqs_wait_seconds: 1,
         },
@@ -139,5 +217,5 @@ pub async fn start_with(
         running.resources.tables, resources.tables,
         "same resources reused"
     );
-    (running, functions, clients)
+    (running, parts, clients)
 }

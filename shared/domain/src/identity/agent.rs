@@ -129,6 +129,14 @@ pub struct AgentStats {
     pub active_tasks: u32,
 }
 
+/// Buyers' thumbs up and down on completed tasks: reputation signals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedbackCounts {
+    pub up: u32,
+    pub down: u32,
+}
+
 /// An agent as stored (without its key hash, which lives beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -148,6 +156,8 @@ pub struct Agent {
     pub trust_tier: TrustTier,
     pub overall_score: u32,
     pub stats: AgentStats,
+    #[serde(default)]
+    pub feedback: FeedbackCounts,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -179,6 +189,7 @@ pub struct PrivateProfile {
     pub status: AgentStatus,
     pub max_concurrent_tasks: u32,
     pub stats: AgentStats,
+    pub feedback: FeedbackCounts,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -207,6 +218,7 @@ impl Agent {
             trust_tier: TrustTier::Unverified,
             overall_score: 0,
             stats: AgentStats::default(),
+            feedback: FeedbackCounts::default(),
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
         }
@@ -234,6 +246,7 @@ impl Agent {
             status: self.status,
             max_concurrent_tasks: self.max_concurrent_tasks,
             stats: self.stats,
+            feedback: self.feedback,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
         }

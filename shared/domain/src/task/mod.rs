@@ -1,8 +1,10 @@
 //! Tasks: the unit of work a buyer pays an agent for.
 
+pub mod dispute;
 pub mod model;
 pub mod quality;
 pub mod routing;
 pub mod status;
+pub mod timing;
 
 pub use status::{Actor, TaskEvent, TaskStatus, TransitionError, transition};

@@ -191,6 +191,18 @@ pub struct Task {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// When the router assigned the agent.
+    #[serde(default)]
+    pub assigned_at: Option<String>,
+    /// When the agent started executing.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// When the escrow was released to the agent (the refund window closed).
+    #[serde(default)]
+    pub settled_at: Option<String>,
+    /// The dispute filed on this task, if any.
+    #[serde(default)]
+    pub dispute_id: Option<crate::ids::DisputeId>,
 }
 
 /// Kinds of task events; the SSE stream uses them as event names.
@@ -201,6 +213,8 @@ pub enum EventType {
     Progress,
     Complete,
     Error,
+    /// The buyer filed a dispute (the agent is told through its stream).
+    Dispute,
 }
 
 /// One entry of a task's history, numbered from 1.

@@ -1,0 +1,297 @@
+//! `sweeper`: runs on a schedule and repairs what at-least-once delivery and crashes
+//! leave behind. Each rule looks at a bounded batch of the oldest tasks past their
+//! deadline (the `WATCH#…` index), and each step is a conditional transition or an
+//! idempotent message, so a rule that runs twice changes nothing twice.
+//!
+//! - waiting for routing too long (the message was lost): send it again;
+//! - assigned but not started too long: take it back from the agent and route again;
+//! - executing past the deadline: fail it (`timeout`) and release the hold;
+//! - in quality check too long (the message was lost): send it again;
+//! - completed and not paid well after the refund window: settle it now;
+//! - sandboxes of finished tasks, or older than their maximum age: destroy them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aicity_domain::ApiError;
+use aicity_domain::identity::Agent;
+use aicity_domain::ids::TaskId;
+use aicity_domain::task::model::{EventType, FailureReason};
+use aicity_domain::task::timing::{Clock, Watch};
+use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
+use aicity_http::Context;
+use aicity_sandbox::SandboxProvider;
+use aicity_store::StoreError;
+use aicity_store::tasks::{self as task_store, SANDBOX_WATCH, TaskRecord};
+use aicity_tasks::change::{Change, Money, apply};
+use aicity_tasks::settlement::{Settled, settle};
+use aicity_tasks::{messages, outcomes};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde_json::json;
+
+/// How long each state may last before the sweeper steps in.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub routing: Duration,
+    pub start: Duration,
+    pub execution: Duration,
+    pub quality: Duration,
+    /// After the refund window.
+    pub settlement_grace: Duration,
+    /// Sandboxes of finished tasks are kept this long (the agent may still clean up).
+    pub sandbox_grace: Duration,
+    pub sandbox_max_age: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            // Longer than the router's longest backoff, so a task it is still retrying is
+            // left alone.
+            routing: Duration::from_secs(600),
+            start: Duration::from_secs(900),
+            execution: Duration::from_secs(1_800),
+            quality: Duration::from_secs(900),
+            settlement_grace: Duration::from_secs(300),
+            sandbox_grace: Duration::from_secs(300),
+            sandbox_max_age: Duration::from_secs(3_600),
+        }
+    }
+}
+
+pub struct Sweeper {
+    pub ctx: Context,
+    pub sqs: aws_sdk_sqs::Client,
+    pub routing_queue_url: String,
+    pub quality_queue_url: String,
+    pub sandboxes: Box<dyn SandboxProvider>,
+    pub clock: Arc<dyn Clock>,
+    pub refund_window: Duration,
+    pub deadlines: Deadlines,
+    /// At most this many items per rule per run.
+    pub batch: i32,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub routing_redriven: usize,
+    pub rerouted: usize,
+    pub timed_out: usize,
+    pub quality_redriven: usize,
+    pub settled: usize,
+    pub sandboxes_destroyed: usize,
+}
+
+impl Sweeper {
+    fn cutoff(&self, age: Duration) -> i64 {
+        (self.clock.now() - age).unix_timestamp()
+    }
+
+    async fn watched(&self, watch: Watch, age: Duration) -> Result<Vec<TaskRecord>, ApiError> {
+        Ok(task_store::watched_before(
+            self.ctx.db(),
+            &self.ctx.table,
+            watch,
+            self.cutoff(age),
+            self.batch,
+        )
+        .await?)
+    }
+}
+
+/// One run of every rule. A rule's failure on one task is logged and the rest go on.
+pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
+    let mut report = Report::default();
+    let d = sweeper.deadlines;
+
+    for record in sweeper.watched(Watch::Routing, d.routing).await? {
+        if messages::send(&sweeper.sqs, &sweeper.routing_queue_url, record.task.id).await {
+            report.routing_redriven += 1;
+        }
+    }
+    for record in sweeper.watched(Watch::Start, d.start).await? {
+        match Box::pin(reroute(sweeper, &record.task.id)).await {
+            Ok(true) => report.rerouted += 1,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(task_id = %record.task.id, code = %err.code, "re-route failed")
+            }
+        }
+    }
+    for record in sweeper.watched(Watch::Execution, d.execution).await? {
+        match Box::pin(time_out(sweeper, &record.task.id)).await {
+            Ok(true) => report.timed_out += 1,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(task_id = %record.task.id, code = %err.code, "time-out failed")
+            }
+        }
+    }
+    for record in sweeper.watched(Watch::Quality, d.quality).await? {
+        if messages::send(&sweeper.sqs, &sweeper.quality_queue_url, record.task.id).await {
+            report.quality_redriven += 1;
+        }
+    }
+    for record in sweeper
+        .watched(
+            Watch::Settlement,
+            sweeper.refund_window + d.settlement_grace,
+        )
+        .await?
+    {
+        match Box::pin(settle(
+            &sweeper.ctx,
+            &record.task.id,
+            sweeper.clock.as_ref(),
+            sweeper.refund_window,
+        ))
+        .await
+        {
+            Ok(Settled::Paid) => report.settled += 1,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(task_id = %record.task.id, code = %err.code, "settlement failed")
+            }
+        }
+    }
+    report.sandboxes_destroyed = destroy_leaked_sandboxes(sweeper).await?;
+    tracing::info!(?report, "sweep");
+    Ok(report)
+}
+
+/// Assigned but never started: the slot goes back to the agent and the task to routing.
+async fn reroute(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError> {
+    let cutoff = sweeper.cutoff(sweeper.deadlines.start);
+    let saved = apply(&sweeper.ctx, task_id, None, |loaded| {
+        let task = &loaded.task.task;
+        let stale = aicity_domain::task::timing::watch(task)
+            .is_some_and(|(watch, since)| watch == Watch::Start && since.unix_timestamp() < cutoff);
+        if !stale {
+            return Ok(None);
+        }
+        let status = transition(task.status, TaskEvent::RoutingStarted, Actor::Platform)
+            .map_err(|_| ApiError::internal())?;
+        let mut next = task.clone();
+        next.status = status;
+        next.agent_id = None;
+        next.agreed_price = None;
+        next.assigned_at = None;
+        let mut change = Change::new(next).event(
+            EventType::Status,
+            json!({ "status": status, "reason": "the assigned agent did not start" }),
+        );
+        if let Some(record) = &loaded.agent {
+            let mut agent: Agent = record.agent.clone();
+            outcomes::released(&mut agent);
+            change = change.agent(agent);
+        }
+        Ok(Some(change))
+    })
+    .await?;
+    let rerouted = saved.task.status == TaskStatus::Routing && saved.task.agent_id.is_none();
+    if rerouted {
+        messages::send(&sweeper.sqs, &sweeper.routing_queue_url, *task_id).await;
+    }
+    Ok(rerouted)
+}
+
+/// Executing past the deadline: failed with `timeout`, the hold released.
+async fn time_out(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError> {
+    let cutoff = sweeper.cutoff(sweeper.deadlines.execution);
+    let saved = apply(&sweeper.ctx, task_id, None, |loaded| {
+        let task = &loaded.task.task;
+        let overdue = aicity_domain::task::timing::watch(task).is_some_and(|(watch, since)| {
+            watch == Watch::Execution && since.unix_timestamp() < cutoff
+        });
+        if !overdue {
+            return Ok(None);
+        }
+        let status = transition(task.status, TaskEvent::TimedOut, Actor::Platform)
+            .map_err(|_| ApiError::internal())?;
+        let mut next = task.clone();
+        next.status = status;
+        next.failure_reason = Some(FailureReason::Timeout);
+        next.error_message = Some("The task ran past its execution deadline".into());
+        next.completed_at = Some(aicity_tasks::now_string());
+        let mut change = Change::new(next)
+            .event(EventType::Status, json!({ "status": status }))
+            .event(
+                EventType::Error,
+                json!({ "reason": FailureReason::Timeout }),
+            )
+            .money(Money::Void);
+        if let Some(record) = &loaded.agent {
+            let mut agent: Agent = record.agent.clone();
+            outcomes::failed(&mut agent);
+            change = change.agent(agent);
+        }
+        Ok(Some(change))
+    })
+    .await?;
+    Ok(saved.task.failure_reason == Some(FailureReason::Timeout)
+        && saved.task.status == TaskStatus::Failed)
+}
+
+/// Sandboxes whose task finished (after a grace) or that outlived their maximum age.
+async fn destroy_leaked_sandboxes(sweeper: &Sweeper) -> Result<usize, ApiError> {
+    let ctx = &sweeper.ctx;
+    let grace_cutoff = sweeper.cutoff(sweeper.deadlines.sandbox_grace);
+    let max_age_cutoff = sweeper.cutoff(sweeper.deadlines.sandbox_max_age);
+    let page = ctx
+        .db()
+        .query()
+        .table_name(&ctx.table)
+        .index_name(aicity_store::schema::GSI3.name)
+        .key_condition_expression("GSI3PK = :pk AND GSI3SK < :cutoff")
+        .expression_attribute_values(":pk", AttributeValue::S(SANDBOX_WATCH.into()))
+        .expression_attribute_values(":cutoff", AttributeValue::S(format!("{grace_cutoff:012}")))
+        .limit(sweeper.batch)
+        .send()
+        .await
+        .map_err(|e| ApiError::from(StoreError::aws(e)))?;
+    let mut destroyed = 0;
+    for item in page.items.unwrap_or_default() {
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (sandbox, task_id, sort) = (text("sandboxId"), text("taskId"), text("GSI3SK"));
+        let created: i64 = sort
+            .split('#')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let task_done = match task_id.parse::<TaskId>() {
+            Ok(id) => match task_store::get(ctx.db(), &ctx.table, &id).await {
+                Ok(record) => record.task.status.is_terminal(),
+                Err(StoreError::NotFound) => true,
+                Err(err) => return Err(err.into()),
+            },
+            Err(_) => true,
+        };
+        if !(task_done || created < max_age_cutoff) {
+            continue;
+        }
+        match sweeper.sandboxes.destroy(&sandbox).await {
+            Ok(_) => {
+                ctx.db()
+                    .delete_item()
+                    .table_name(&ctx.table)
+                    .key("PK", item["PK"].clone())
+                    .key("SK", item["SK"].clone())
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::from(StoreError::aws(e)))?;
+                destroyed += 1;
+            }
+            Err(err) => {
+                tracing::warn!(sandbox, error = %err, "sandbox not destroyed; next run retries")
+            }
+        }
+    }
+    Ok(destroyed)
+}

@@ -1,0 +1,161 @@
+//! After a task completed: the buyer's thumbs up or down, and disputes.
+
+use aicity_domain::identity::Agent;
+use aicity_domain::ids::DisputeId;
+use aicity_domain::task::dispute::{Dispute, DisputeStatus, FileDispute};
+use aicity_domain::task::model::{EventType, Feedback};
+use aicity_domain::task::timing::{parse_time, refund_window_open};
+use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
+use aicity_domain::validate::Validate;
+use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::auth;
+use aicity_http::{created, json_body, ok};
+use aicity_store::disputes;
+use aicity_store::vault::HoldStatus;
+use aicity_tasks::access;
+use aicity_tasks::change::{Change, Money, apply};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{Tasks, forbidden, refused, task_id};
+
+const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    feedback: Feedback,
+}
+
+impl Validate for FeedbackBody {
+    fn validate(&self, _errors: &mut Vec<FieldError>) {}
+}
+
+fn not_completed(status: TaskStatus) -> ApiError {
+    ApiError::with_message(
+        ErrorCode::InvalidTaskState,
+        format!("The task is {status}, not completed"),
+    )
+    .details(json!({ "status": status }))
+}
+
+/// `POST /tasks/:id/feedback` {feedback: up|down} → `{refunded}`. A thumbs-down within
+/// the window refunds in full (the task becomes `refunded`, the agent's escrow is
+/// reversed); later it is recorded only. Either way it counts on the agent.
+pub async fn feedback(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &tasks.ctx;
+    let caller = auth::caller(ctx, request).await?;
+    let id = task_id(request)?;
+    let body: FeedbackBody = json_body(request, MAX_BODY)?;
+    let now = tasks.clock.now();
+    let saved = apply(ctx, &id, None, |loaded| {
+        let current = &loaded.task.task;
+        if access::actor(&caller, current) != Actor::Submitter {
+            return Err(forbidden());
+        }
+        if current.status != TaskStatus::Completed {
+            return Err(not_completed(current.status));
+        }
+        if current.feedback.is_some() {
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidTaskState,
+                "Feedback was already given",
+            ));
+        }
+        let mut next = current.clone();
+        next.feedback = Some(body.feedback);
+        let mut change = Change::new(next.clone());
+        let completed_at = current.completed_at.as_deref().and_then(parse_time);
+        let in_window =
+            completed_at.is_some_and(|at| refund_window_open(at, now, tasks.refund_window));
+        let escrowed = loaded
+            .hold
+            .as_ref()
+            .is_some_and(|h| h.status == HoldStatus::Posted);
+        if body.feedback == Feedback::Down && in_window && escrowed {
+            let status = transition(current.status, TaskEvent::Refunded, Actor::Submitter)
+                .map_err(refused)?;
+            next.status = status;
+            change = Change::new(next)
+                .event(
+                    EventType::Status,
+                    json!({ "status": status, "feedback": "down" }),
+                )
+                .money(Money::Reverse);
+        }
+        if let Some(record) = &loaded.agent {
+            let mut agent: Agent = record.agent.clone();
+            match body.feedback {
+                Feedback::Up => agent.feedback.up += 1,
+                Feedback::Down => agent.feedback.down += 1,
+            }
+            change = change.agent(agent);
+        }
+        Ok(Some(change))
+    })
+    .await?;
+    ok(json!({
+        "refunded": saved.task.status == TaskStatus::Refunded,
+        "feedback": saved.task.feedback,
+        "status": saved.task.status,
+    }))
+}
+
+/// `POST /tasks/:id/dispute` {reason, description} → 201 `{id, taskId, status: filed,
+/// reason}`; one per task, on completed tasks; the agent hears of it as a task event.
+pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
+    let ctx = &tasks.ctx;
+    let caller = auth::caller(ctx, request).await?;
+    let id = task_id(request)?;
+    let body: FileDispute = json_body(request, MAX_BODY)?;
+    let dispute_id = DisputeId::new();
+    let saved = apply(ctx, &id, None, |loaded| {
+        let current = &loaded.task.task;
+        if access::actor(&caller, current) != Actor::Submitter {
+            return Err(forbidden());
+        }
+        if current.status != TaskStatus::Completed {
+            return Err(not_completed(current.status));
+        }
+        if current.dispute_id.is_some() {
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidTaskState,
+                "A dispute was already filed on this task",
+            ));
+        }
+        let record = Dispute {
+            id: dispute_id,
+            task_id: current.id,
+            status: DisputeStatus::Filed,
+            reason: body.reason,
+            description: body.description.trim().to_owned(),
+            filed_by: current.caller_owner_id,
+            agent_id: current.agent_id,
+            created_at: aicity_tasks::now_string(),
+        };
+        let mut next = current.clone();
+        next.dispute_id = Some(dispute_id);
+        Ok(Some(
+            Change::new(next)
+                .event(
+                    EventType::Dispute,
+                    json!({ "disputeId": dispute_id, "reason": body.reason }),
+                )
+                .with_item(disputes::create_item(&ctx.table, &record)?),
+        ))
+    })
+    .await?;
+    if saved.task.dispute_id != Some(dispute_id) {
+        return Err(ApiError::internal());
+    }
+    let record = disputes::get(ctx.db(), &ctx.table, &dispute_id).await?;
+    created(json!({
+        "id": record.id,
+        "taskId": record.task_id,
+        "status": record.status,
+        "reason": record.reason,
+        "description": record.description,
+        "createdAt": record.created_at,
+    }))
+}

@@ -1,0 +1,126 @@
+//! Time rules of a task: the refund window and what the sweeper watches.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::task::TaskStatus;
+use crate::task::model::{Feedback, Task};
+
+/// A thumbs-down within this long after completion refunds in full.
+pub const REFUND_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Where "now" comes from, so time rules are testable on both sides of a boundary.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// Whether a thumbs-down at `now` still refunds: strictly less than `window` after
+/// completion (at exactly ten minutes the window is closed).
+pub fn refund_window_open(
+    completed_at: OffsetDateTime,
+    now: OffsetDateTime,
+    window: Duration,
+) -> bool {
+    now < completed_at + window
+}
+
+/// What the sweeper watches a task for, by the state it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Watch {
+    /// Waiting for the router (submitted without an agent, or routing).
+    Routing,
+    /// Assigned, waiting for the agent to start.
+    Start,
+    /// Executing, against the execution deadline.
+    Execution,
+    /// Delivered, waiting for the quality gate.
+    Quality,
+    /// Completed, waiting for its escrow to be released.
+    Settlement,
+}
+
+impl Watch {
+    pub const ALL: [Watch; 5] = [
+        Watch::Routing,
+        Watch::Start,
+        Watch::Execution,
+        Watch::Quality,
+        Watch::Settlement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Watch::Routing => "routing",
+            Watch::Start => "start",
+            Watch::Execution => "execution",
+            Watch::Quality => "quality",
+            Watch::Settlement => "settlement",
+        }
+    }
+}
+
+/// What a task is watched for and since when (the sweeper adds each watch's deadline).
+pub fn watch(task: &Task) -> Option<(Watch, OffsetDateTime)> {
+    let at = |field: &Option<String>| field.as_deref().and_then(parse_time);
+    let updated = parse_time(&task.updated_at);
+    match task.status {
+        TaskStatus::Submitted if task.agent_id.is_none() => {
+            Some((Watch::Routing, parse_time(&task.created_at)?))
+        }
+        TaskStatus::Routing => Some((Watch::Routing, updated?)),
+        TaskStatus::Submitted => Some((Watch::Start, at(&task.assigned_at).or(updated)?)),
+        TaskStatus::Executing => Some((Watch::Execution, at(&task.started_at).or(updated)?)),
+        TaskStatus::QualityCheck => Some((Watch::Quality, updated?)),
+        TaskStatus::Completed
+            if task.settled_at.is_none() && task.feedback != Some(Feedback::Down) =>
+        {
+            Some((Watch::Settlement, at(&task.completed_at).or(updated)?))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refund_window_closes_at_exactly_ten_minutes() {
+        let done = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let just_inside = done + Duration::from_secs(599) + Duration::from_millis(999);
+        assert!(refund_window_open(done, done, REFUND_WINDOW));
+        assert!(refund_window_open(done, just_inside, REFUND_WINDOW));
+        assert!(!refund_window_open(
+            done,
+            done + REFUND_WINDOW,
+            REFUND_WINDOW
+        ));
+        assert!(!refund_window_open(
+            done,
+            done + Duration::from_secs(3600),
+            REFUND_WINDOW
+        ));
+    }
+
+    #[test]
+    fn times_round_trip() {
+        assert!(parse_time("2026-11-22T04:26:24.5Z").is_some());
+        assert!(parse_time("yesterday").is_none());
+    }
+}
