@@ -37,6 +37,8 @@ pub struct Route {
     pub route_key: String,
     pub method: String,
     pub function: String,
+    /// Served from a response-streaming function (a Function URL in AWS).
+    pub streaming: bool,
     segments: Vec<Segment>,
 }
 
@@ -61,6 +63,7 @@ impl Route {
             route_key,
             method,
             function: function.to_owned(),
+            streaming: false,
             segments,
         }
     }
@@ -111,6 +114,12 @@ pub fn routes(template: &Template) -> Vec<Route> {
                 _ => None,
             })
         })
+        .chain(template.functions.iter().flat_map(|f| {
+            f.stream_routes.iter().map(move |(method, path)| Route {
+                streaming: true,
+                ..Route::new(method, path, &f.binary)
+            })
+        }))
         .collect()
 }
 
@@ -307,6 +316,53 @@ pub fn http_response(output: Value) -> Response<Body> {
     response
 }
 
+/// Turns a streamed invocation (JSON prelude, eight NULs, body) into a response whose
+/// body is passed on as it arrives.
+pub async fn streamed_response(mut stream: crate::invoke::ByteStream) -> Response<Body> {
+    use futures::StreamExt;
+    const DELIMITER: &[u8] = &[0; 8];
+    let mut head = Vec::new();
+    let split = loop {
+        if let Some(at) = head.windows(DELIMITER.len()).position(|w| w == DELIMITER) {
+            break at;
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            _ => return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error"),
+        }
+        if head.len() > 64 * 1024 {
+            return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error");
+        }
+    };
+    let Ok(prelude) = serde_json::from_slice::<Value>(&head[..split]) else {
+        return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error");
+    };
+    let rest = Bytes::copy_from_slice(&head[split + DELIMITER.len()..]);
+    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(rest) })
+        .chain(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+    let mut response = Response::new(Body::from_stream(body));
+    let status = prelude
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
+    *response.status_mut() = status;
+    for (name, value) in prelude
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let (Ok(name), Some(Ok(value))) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            value.as_str().map(HeaderValue::from_str),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
 /// What the gateway needs to serve.
 pub struct Gateway {
     pub routes: Vec<Route>,
@@ -336,6 +392,15 @@ async fn proxy(
         source_ip: peer.ip().to_string(),
     };
     let event = api_gateway_event(route, &params, &request);
+    if route.streaming {
+        return match gateway.invoker.invoke_stream(&route.function, event).await {
+            Ok(stream) => streamed_response(stream).await,
+            Err(err) => {
+                tracing::error!(route = route.route_key, error = %err, "streaming function failed");
+                gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error")
+            }
+        };
+    }
     match gateway
         .invoker
         .invoke(&route.function, event, gateway.invoke_timeout)

@@ -7,6 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,10 @@ pub enum InvokeError {
     Unreachable { function: String, reason: String },
 }
 
+/// The raw bytes of a streamed response, as the Lambda runtime sends them: a JSON
+/// prelude (`statusCode`, `headers`, `cookies`), eight NUL bytes, then the body.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, InvokeError>> + Send>>;
+
 /// Something that can run a function with a JSON event.
 pub trait Invoker: Send + Sync + 'static {
     fn invoke<'a>(
@@ -31,6 +37,20 @@ pub trait Invoker: Send + Sync + 'static {
         event: Value,
         timeout: Duration,
     ) -> Pin<Box<dyn Future<Output = Result<Value, InvokeError>> + Send + 'a>>;
+
+    /// Runs a response-streaming function; its output arrives as it is written.
+    fn invoke_stream<'a>(
+        &'a self,
+        function: &'a str,
+        _event: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<ByteStream, InvokeError>> + Send + 'a>> {
+        Box::pin(async move {
+            Err(InvokeError::Unreachable {
+                function: function.to_owned(),
+                reason: "this invoker cannot stream".into(),
+            })
+        })
+    }
 }
 
 /// The Lambda Invoke API over HTTP.
@@ -71,6 +91,44 @@ fn function_error(function: &str, status: u16, flagged: bool, body: &[u8]) -> Op
 }
 
 impl Invoker for InvokeApi {
+    fn invoke_stream<'a>(
+        &'a self,
+        function: &'a str,
+        event: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<ByteStream, InvokeError>> + Send + 'a>> {
+        Box::pin(async move {
+            let unreachable = |reason: String| InvokeError::Unreachable {
+                function: function.to_owned(),
+                reason,
+            };
+            let url = format!(
+                "{}/2015-03-31/functions/{function}/response-streaming-invocations",
+                self.base_url
+            );
+            let response = self
+                .client
+                .post(url)
+                .json(&event)
+                .send()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = response.status().as_u16();
+            if !(200..300).contains(&status) {
+                let body = response.bytes().await.unwrap_or_default();
+                return Err(function_error(function, status, true, &body)
+                    .unwrap_or_else(|| unreachable(format!("HTTP {status}"))));
+            }
+            let name = function.to_owned();
+            let stream = response.bytes_stream().map(move |chunk| {
+                chunk.map_err(|e| InvokeError::Unreachable {
+                    function: name.clone(),
+                    reason: e.to_string(),
+                })
+            });
+            Ok(Box::pin(stream) as ByteStream)
+        })
+    }
+
     fn invoke<'a>(
         &'a self,
         function: &'a str,

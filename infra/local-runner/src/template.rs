@@ -96,6 +96,10 @@ pub struct FunctionSpec {
     /// Globals merged with the function's own variables.
     pub environment: BTreeMap<String, Intrinsic>,
     pub events: Vec<EventSource>,
+    /// `METHOD /path` routes the runner serves by streaming from this function: for a
+    /// function whose `FunctionUrlConfig` streams (`InvokeMode: RESPONSE_STREAM`), listed
+    /// in its `Metadata.LocalStreamRoutes` (AWS serves them at the Function URL).
+    pub stream_routes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -447,12 +451,36 @@ fn parse_function(
             }
         }
     }
+    let streams = props
+        .get("FunctionUrlConfig")
+        .and_then(|c| c.get("InvokeMode"))
+        .and_then(Value::as_str)
+        == Some("RESPONSE_STREAM");
+    let mut stream_routes = Vec::new();
+    if streams {
+        for route in resource
+            .get("Metadata")
+            .and_then(|m| m.get("LocalStreamRoutes"))
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let text = scalar(route).unwrap_or_default();
+            let (method, path) = text.split_once(' ').ok_or_else(|| {
+                invalid(format!(
+                    "{id}: LocalStreamRoutes entries are \"METHOD /path\""
+                ))
+            })?;
+            stream_routes.push((method.to_uppercase(), path.to_owned()));
+        }
+    }
     Ok(FunctionSpec {
         logical_id: id.to_owned(),
         binary,
         timeout_seconds,
         environment: env,
         events,
+        stream_routes,
     })
 }
 

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aicity_domain::ApiError;
-use aicity_local::invoke::{InvokeError, Invoker};
+use aicity_local::invoke::{ByteStream, InvokeError, Invoker};
+use futures::StreamExt;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, Context, LambdaEvent, Request, Response, Service, service_fn};
 use serde::Serialize;
@@ -20,10 +21,17 @@ use serde_json::Value;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
 type Handler = Arc<dyn Fn(Value) -> BoxFuture + Send + Sync>;
+type StreamFuture = Pin<Box<dyn Future<Output = Result<ByteStream, String>> + Send>>;
+type Streamer = Arc<dyn Fn(Value) -> StreamFuture + Send + Sync>;
+
+/// What a response-streaming HTTP handler answers.
+pub type StreamingResponse =
+    Response<http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, Infallible>>;
 
 #[derive(Default, Clone)]
 pub struct InProcess {
     handlers: HashMap<String, Handler>,
+    streamers: HashMap<String, Streamer>,
     calls: Arc<std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>>,
 }
 
@@ -83,6 +91,50 @@ impl InProcess {
         self
     }
 
+    /// Registers a response-streaming HTTP function; its output is framed exactly as
+    /// the Lambda runtime frames it (lambda_http's own stream adapter): JSON prelude,
+    /// eight NUL bytes, then the body as it is produced.
+    pub fn streaming_http<H, F>(mut self, name: &str, handler: H) -> Self
+    where
+        H: Fn(Request) -> F + Send + Sync + 'static,
+        F: Future<Output = StreamingResponse> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let wrapped: Streamer = Arc::new(move |event: Value| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let request: LambdaRequest =
+                    serde_json::from_value(event).map_err(|e| format!("bad HTTP event: {e}"))?;
+                // The adapter is not Send (it names a non-Sync body type): make the call's
+                // future and drop the adapter before awaiting.
+                let call = {
+                    let mut adapter =
+                        lambda_http::StreamAdapter::from(service_fn(move |request: Request| {
+                            let handler = handler.clone();
+                            async move { Ok::<_, Infallible>(handler(request).await) }
+                        }));
+                    adapter.call(LambdaEvent::new(request, Context::default()))
+                };
+                let response = call.await.map_err(|e: Infallible| e.to_string())?;
+                let prelude =
+                    serde_json::to_vec(&response.metadata_prelude).map_err(|e| e.to_string())?;
+                let head = futures::stream::iter([
+                    Ok(bytes::Bytes::from(prelude)),
+                    Ok(bytes::Bytes::from_static(&[0; 8])),
+                ]);
+                let body = response.stream.map(|chunk| {
+                    chunk.map_err(|e| InvokeError::Unreachable {
+                        function: "stream".into(),
+                        reason: format!("{e:?}"),
+                    })
+                });
+                Ok(Box::pin(head.chain(body)) as ByteStream)
+            })
+        });
+        self.streamers.insert(name.to_owned(), wrapped);
+        self
+    }
+
     /// How many times `name` was invoked.
     pub fn calls(&self, name: &str) -> usize {
         self.counter(name).load(Ordering::SeqCst)
@@ -99,6 +151,30 @@ impl InProcess {
 }
 
 impl Invoker for InProcess {
+    fn invoke_stream<'a>(
+        &'a self,
+        function: &'a str,
+        event: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<ByteStream, InvokeError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.counter(function).fetch_add(1, Ordering::SeqCst);
+            let streamer =
+                self.streamers
+                    .get(function)
+                    .ok_or_else(|| InvokeError::Unreachable {
+                        function: function.to_owned(),
+                        reason: "no such streaming function".into(),
+                    })?;
+            streamer(event)
+                .await
+                .map_err(|message| InvokeError::Function {
+                    function: function.to_owned(),
+                    error_type: "Unhandled".into(),
+                    message,
+                })
+        })
+    }
+
     fn invoke<'a>(
         &'a self,
         function: &'a str,

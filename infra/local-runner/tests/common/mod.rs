@@ -26,6 +26,8 @@ pub struct Knobs {
     pub settlement_clock: Arc<ManualClock>,
     /// Send routing messages here instead (a queue that does not exist drops them).
     pub routing_queue_override: Option<String>,
+    /// The stream function's limits (tests use short ones).
+    pub stream_limits: Option<stream::StreamLimits>,
 }
 
 /// Handles on functions a test drives directly.
@@ -115,6 +117,14 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         deadlines: sweeper::Deadlines::default(),
         batch: 25,
     });
+    let streamer = Arc::new(stream::Streamer {
+        ctx: api.clone(),
+        limits: knobs.stream_limits.unwrap_or(stream::StreamLimits {
+            poll: Duration::from_millis(100),
+            heartbeat: Duration::from_millis(500),
+            max_duration: Duration::from_secs(30),
+        }),
+    });
     let api = Arc::new(api);
     let (for_auth, for_agents) = (api.clone(), api.clone());
     let (for_settlement, for_sweeper) = (settlement.clone(), sweeper.clone());
@@ -153,6 +163,10 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
                 let report = sweeper::sweep(&sweeper).await.map_err(|e| e.to_string())?;
                 Ok::<_, lambda_http::Error>(report)
             }
+        })
+        .streaming_http("stream", move |request| {
+            let streamer = streamer.clone();
+            async move { stream::handle(&streamer, request).await }
         })
         .http("health", move |request| {
             let health = health.clone();
