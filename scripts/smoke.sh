@@ -15,6 +15,26 @@ for _ in $(seq 900); do
   sleep 1
 done
 
+# An owner's session, the pool, and the streaming path (a response-streaming function
+# behind the runner, as a Function URL serves it in AWS).
+stream_check() {
+  local email="smoke-$RANDOM$RANDOM@example.com"
+  curl -fsS -X POST "$API/auth/sign-up" -H 'content-type: application/json' \
+    -d "{\"name\":\"Smoke\",\"email\":\"$email\",\"password\":\"smoke-password\"}" >/dev/null
+  local token
+  token="$(curl -fsS -X POST "$API/auth/sign-in" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"smoke-password\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')"
+  local pool
+  pool="$(curl -fsS "$API/vault/pool" -H "authorization: Bearer $token")"
+  echo "GET /vault/pool -> $pool"
+  local status body
+  body="$(curl -sS -o /dev/stdout -w '\n%{http_code}' "$API/tasks/task_01ARZ3NDEKTSV4RRFFQ69G5FAV/stream" -H "authorization: Bearer $token")"
+  status="$(tail -n1 <<<"$body")"
+  echo "GET /tasks/<unknown>/stream -> $status $(head -n1 <<<"$body")"
+  [[ "$status" == 404 ]] && grep -q TASK_NOT_FOUND <<<"$body"
+}
+
 health="$(curl -fsS "$API/health")"
 echo "GET /health -> $health"
 python3 -c 'import json,sys; b=json.loads(sys.argv[1]); assert b["success"] is True and b["data"]["status"]=="ok", b' "$health"
@@ -25,7 +45,8 @@ for _ in $(seq 120); do
   state="$(curl -fsS "$API/health/probes/$id")"
   if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["data"]["status"]=="received" else 1)' "$state"; then
     echo "probe $id received through the canary queue: $state"
-    echo "smoke: 2 passed, 0 failed"
+    stream_check
+    echo "smoke: 4 passed, 0 failed"
     exit 0
   fi
   sleep 1

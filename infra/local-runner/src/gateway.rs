@@ -316,48 +316,21 @@ pub fn http_response(output: Value) -> Response<Body> {
     response
 }
 
-/// Turns a streamed invocation (JSON prelude, eight NULs, body) into a response whose
-/// body is passed on as it arrives.
-pub async fn streamed_response(mut stream: crate::invoke::ByteStream) -> Response<Body> {
+/// A streamed answer, passed on as it arrives.
+pub fn streamed_response(streamed: crate::invoke::Streamed) -> Response<Body> {
     use futures::StreamExt;
-    const DELIMITER: &[u8] = &[0; 8];
-    let mut head = Vec::new();
-    let split = loop {
-        if let Some(at) = head.windows(DELIMITER.len()).position(|w| w == DELIMITER) {
-            break at;
-        }
-        match stream.next().await {
-            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
-            _ => return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error"),
-        }
-        if head.len() > 64 * 1024 {
-            return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error");
-        }
-    };
-    let Ok(prelude) = serde_json::from_slice::<Value>(&head[..split]) else {
-        return gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error");
-    };
-    let rest = Bytes::copy_from_slice(&head[split + DELIMITER.len()..]);
-    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(rest) })
-        .chain(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+    let body = streamed
+        .body
+        .map(|chunk| chunk.map_err(std::io::Error::other));
     let mut response = Response::new(Body::from_stream(body));
-    let status = prelude
-        .get("statusCode")
-        .and_then(Value::as_u64)
-        .and_then(|s| StatusCode::from_u16(s as u16).ok())
-        .unwrap_or(StatusCode::OK);
-    *response.status_mut() = status;
-    for (name, value) in prelude
-        .get("headers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        if let (Ok(name), Some(Ok(value))) = (
+    *response.status_mut() =
+        StatusCode::from_u16(streamed.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (name, value) in streamed.headers {
+        if let (Ok(name), Ok(value)) = (
             axum::http::HeaderName::from_bytes(name.as_bytes()),
-            value.as_str().map(HeaderValue::from_str),
+            HeaderValue::from_str(&value),
         ) {
-            response.headers_mut().insert(name, value);
+            response.headers_mut().append(name, value);
         }
     }
     response
@@ -394,7 +367,7 @@ async fn proxy(
     let event = api_gateway_event(route, &params, &request);
     if route.streaming {
         return match gateway.invoker.invoke_stream(&route.function, event).await {
-            Ok(stream) => streamed_response(stream).await,
+            Ok(streamed) => streamed_response(streamed),
             Err(err) => {
                 tracing::error!(route = route.route_key, error = %err, "streaming function failed");
                 gateway_error(StatusCode::BAD_GATEWAY, "Internal Server Error")

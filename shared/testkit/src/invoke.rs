@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aicity_domain::ApiError;
-use aicity_local::invoke::{ByteStream, InvokeError, Invoker};
+use aicity_local::invoke::{ByteStream, InvokeError, Invoker, Streamed, decode_prelude};
 use futures::StreamExt;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, Context, LambdaEvent, Request, Response, Service, service_fn};
@@ -155,7 +155,7 @@ impl Invoker for InProcess {
         &'a self,
         function: &'a str,
         event: Value,
-    ) -> Pin<Box<dyn Future<Output = Result<ByteStream, InvokeError>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Streamed, InvokeError>> + Send + 'a>> {
         Box::pin(async move {
             self.counter(function).fetch_add(1, Ordering::SeqCst);
             let streamer =
@@ -165,13 +165,15 @@ impl Invoker for InProcess {
                         function: function.to_owned(),
                         reason: "no such streaming function".into(),
                     })?;
-            streamer(event)
+            let raw = streamer(event)
                 .await
                 .map_err(|message| InvokeError::Function {
                     function: function.to_owned(),
                     error_type: "Unhandled".into(),
                     message,
-                })
+                })?;
+            // What the runtime sent, read the way a Function URL reads it.
+            decode_prelude(function, raw).await
         })
     }
 
