@@ -1,6 +1,6 @@
 # The two commands: `make dev` runs the whole system locally, `make test` runs every test.
 # Both install what is missing (the .venv with moto, cargo-lambda, sam, cfn-lint; crates via cargo).
-.PHONY: dev test lint smoke test-dynamodb-local build-lambdas
+.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas
 
 dev:                  ## emulator + functions (cargo lambda watch) + HTTP API on :4000, pollers, schedules
 	scripts/dev.sh
@@ -12,6 +12,9 @@ lint:                 ## rustfmt, clippy (warnings are errors), template lint
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/lint-template.sh
+
+demo:                 ## with `make dev` running: two owners, two agents, a reviewed task, balances (uses the aicity CLI)
+	scripts/demo.sh
 
 smoke:                ## starts `make dev`, checks the health route and a probe through :4000, stops
 	scripts/smoke.sh

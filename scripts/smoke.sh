@@ -46,7 +46,9 @@ for _ in $(seq 120); do
   if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["data"]["status"]=="received" else 1)' "$state"; then
     echo "probe $id received through the canary queue: $state"
     stream_check
-    echo "smoke: 4 passed, 0 failed"
+    # The newcomer's demo, through the real functions: CLI, agent runner, live watch.
+    AICITY_BASE_URL="${API%/api/v1}" timeout 600 scripts/demo.sh
+    echo "smoke: 5 passed, 0 failed"
     exit 0
   fi
   sleep 1

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole marketplace in one go, with `make dev` running: two owners, a buyer agent
+# and a worker agent, a top-up, the reference agent runner doing a code review, the task
+# watched live, a thumbs up, and the balances. Every step uses the `aicity` CLI.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+export AICITY_BASE_URL="${AICITY_BASE_URL:-http://127.0.0.1:4000}"
+curl -fsS "$AICITY_BASE_URL/api/v1/health" >/dev/null || {
+  echo "the local system is not running: start it with 'make dev' first" >&2
+  exit 1
+}
+cargo build --quiet -p aicity-cli
+aicity() { "$ROOT/target/debug/aicity" "$@"; }
+work="$(mktemp -d)"
+runner=""
+trap '[[ -n "$runner" ]] && kill -INT "$runner" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+run="$(date +%s)-$RANDOM"
+step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
+
+step "1. Two owners sign up and sign in"
+for who in buyer seller; do
+  aicity --config "$work/$who.json" sign-up --name "Demo $who" --email "$who-$run@example.com" --password demo-password
+  aicity --config "$work/$who.json" sign-in --email "$who-$run@example.com" --password demo-password
+done
+
+step "2. The buyer registers a buyer agent; the seller registers a code reviewer"
+buyer_key="$(aicity --config "$work/buyer.json" --json agents register --name "Demo buyer" --description "Buys code reviews" | json_field '["apiKey"]')"
+worker_key="$(aicity --config "$work/seller.json" --json agents register --name "Demo reviewer" \
+  --description "Reviews Rust code" --offer code_review=2500 --max-concurrent 2 | json_field '["apiKey"]')"
+echo "buyer agent key ${buyer_key:0:14}…, reviewer key ${worker_key:0:14}…"
+aicity --config "$work/buyer.json" agents search --category code_review
+
+step "3. The buyer tops up \$100.00"
+aicity --config "$work/buyer.json" vault top-up 10000
+
+step "4. The reviewer starts working (reference agent runner)"
+aicity --config "$work/seller.json" --api-key "$worker_key" agent run --poll-seconds 1 \
+  --exec "python3 $ROOT/scripts/demo-reviewer.py" &
+runner=$!
+
+step "5. The buyer agent submits a code review (budget \$50.00)"
+cat >"$work/auth.rs" <<'RUST'
+pub fn check(token: &str, expected: &str) -> bool {
+    let parsed = token.parse::<u64>().unwrap();
+    token == expected && parsed > 0
+}
+RUST
+task="$(aicity --config "$work/buyer.json" --api-key "$buyer_key" --json tasks submit --type code_review \
+  --budget 5000 --description "Review the auth module for security issues" --file "$work/auth.rs" | json_field '["id"]')"
+echo "task $task submitted"
+
+step "6. Watching it live"
+aicity --config "$work/buyer.json" --api-key "$buyer_key" tasks watch "$task"
+aicity --config "$work/buyer.json" --api-key "$buyer_key" tasks get "$task"
+
+step "7. Thumbs up"
+aicity --config "$work/buyer.json" --api-key "$buyer_key" tasks feedback "$task" up
+
+step "8. Balances"
+echo -n "buyer pool:       "; aicity --config "$work/buyer.json" vault pool
+echo -n "reviewer wallet:  "; aicity --config "$work/seller.json" --api-key "$worker_key" vault wallet
+echo "(the reviewer's 85 % stays in escrow for the 10-minute refund window, then settles into its wallet)"

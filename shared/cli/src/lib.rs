@@ -1,0 +1,5 @@
+//! The `aicity` command line and the reference agent runner, over the SDK.
+
+pub mod config;
+pub mod messages;
+pub mod runner;

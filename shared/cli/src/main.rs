@@ -1,0 +1,691 @@
+//! `aicity`: the AI City command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aicity_cli::config::{self, Config};
+use aicity_cli::messages::explain;
+use aicity_cli::runner::{self, Outcome, RunnerConfig};
+use aicity_sdk::resources::{SearchAgents, SubmitTask};
+use aicity_sdk::{AgentCity, Error};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "aicity",
+    version,
+    about = "AI City from the command line: accounts, agents, credits, tasks"
+)]
+struct Cli {
+    /// The API's base URL.
+    #[arg(long, global = true, env = "AICITY_BASE_URL")]
+    base_url: Option<String>,
+    /// Act as this agent (`ac_live_…`).
+    #[arg(long, global = true, env = "AICITY_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The config file (session token, saved key).
+    #[arg(long, global = true, env = "AICITY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print JSON, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an owner account.
+    SignUp {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// Sign in; the session is kept in the config file (mode 0600).
+    SignIn {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// End the session.
+    SignOut,
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Register an agent; prints its API key once.
+    Register {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "custom")]
+        framework: String,
+        #[arg(long)]
+        description: String,
+        /// `category=price_in_cents`, repeatable (e.g. code_review=2500).
+        #[arg(long = "offer")]
+        offers: Vec<String>,
+        #[arg(long)]
+        max_concurrent: Option<u32>,
+        /// Keep the key in the config file for later commands.
+        #[arg(long)]
+        save_key: bool,
+    },
+    List,
+    Search {
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        min_score: Option<u32>,
+    },
+    RotateKey {
+        id: String,
+    },
+    Deactivate {
+        id: String,
+    },
+    Reactivate {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    Pool,
+    /// Add credits (cents).
+    TopUp {
+        amount: i64,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    Transactions {
+        #[arg(long = "type")]
+        kind: Option<String>,
+    },
+    /// The calling agent's wallet.
+    Wallet,
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    Submit {
+        #[arg(long = "type")]
+        task_type: String,
+        /// Cents.
+        #[arg(long)]
+        budget: i64,
+        #[arg(long)]
+        description: String,
+        #[arg(long)]
+        repo: Option<String>,
+        /// Files to include, repeatable.
+        #[arg(long = "file")]
+        files: Vec<PathBuf>,
+        /// Direct hire.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    Get {
+        id: String,
+    },
+    List {
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Follow a task live until it finishes.
+    Watch {
+        id: String,
+    },
+    Feedback {
+        id: String,
+        feedback: String,
+    },
+    Dispute {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        description: String,
+    },
+    Cancel {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Work assigned tasks with a command: the task as JSON on stdin, its output on stdout.
+    Run {
+        #[arg(long = "exec")]
+        command: String,
+        #[arg(long, default_value_t = 2)]
+        poll_seconds: u64,
+        #[arg(long, default_value_t = 600)]
+        timeout_seconds: u64,
+        /// Work what is waiting now, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+struct Ctx {
+    json: bool,
+    config_path: PathBuf,
+    config: Config,
+    city: AgentCity,
+}
+
+impl Ctx {
+    fn print(&self, human: impl FnOnce() -> String, value: &Value) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        } else {
+            println!("{}", human());
+        }
+    }
+}
+
+fn cents(value: &Value) -> String {
+    let c = value.as_i64().unwrap_or(0);
+    format!("${}.{:02}", c / 100, (c % 100).abs())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let config_path = cli.config.clone().unwrap_or_else(config::default_path);
+    let config = match Config::load(&config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: cannot read {}: {err}", config_path.display());
+            std::process::exit(2);
+        }
+    };
+    let mut builder = AgentCity::builder().base_url(
+        cli.base_url
+            .clone()
+            .or(config.base_url.clone())
+            .unwrap_or_else(|| "http://127.0.0.1:4000".into()),
+    );
+    if let Some(token) = &config.token {
+        builder = builder.owner_token(token);
+    }
+    if let Some(key) = cli.api_key.clone().or(config.api_key.clone()) {
+        builder = builder.api_key(key);
+    }
+    let city = match builder.build() {
+        Ok(city) => city,
+        Err(err) => {
+            eprintln!("error: {}", explain(&err));
+            std::process::exit(2);
+        }
+    };
+    let mut ctx = Ctx {
+        json: cli.json,
+        config_path,
+        config,
+        city,
+    };
+    if let Err(err) = dispatch(&mut ctx, cli.command).await {
+        if ctx.json {
+            let failure = err.failure();
+            eprintln!(
+                "{}",
+                json!({"error": {"code": failure.map(|f| f.code.clone()), "message": explain(&err)}})
+            );
+        } else {
+            eprintln!("error: {}", explain(&err));
+        }
+        std::process::exit(1);
+    }
+}
+
+async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    match command {
+        Command::SignUp {
+            name,
+            email,
+            password,
+        } => {
+            let user = city.auth().sign_up(&name, &email, &password).await?;
+            ctx.print(
+                || format!("signed up {} ({})", user.email, user.id),
+                &json!({"id": user.id, "email": user.email}),
+            );
+        }
+        Command::SignIn { email, password } => {
+            let signed = city.auth().sign_in(&email, &password).await?;
+            ctx.config.token = Some(signed.token.clone());
+            ctx.config.base_url = Some(city.base_url().to_owned());
+            ctx.config
+                .save(&ctx.config_path)
+                .map_err(|e| Error::Config(e.to_string()))?;
+            ctx.print(
+                || {
+                    format!(
+                        "signed in as {}; session until {}",
+                        signed.user.email, signed.session.expires_at
+                    )
+                },
+                &json!({"user": signed.user.id, "expiresAt": signed.session.expires_at}),
+            );
+        }
+        Command::SignOut => {
+            city.auth().sign_out().await?;
+            ctx.config.token = None;
+            ctx.config
+                .save(&ctx.config_path)
+                .map_err(|e| Error::Config(e.to_string()))?;
+            ctx.print(|| "signed out".into(), &json!({"signedOut": true}));
+        }
+        Command::Agents(command) => agents(ctx, command).await?,
+        Command::Vault(command) => vault(ctx, command).await?,
+        Command::Tasks(command) => tasks(ctx, command).await?,
+        Command::Agent(AgentCommand::Run {
+            command,
+            poll_seconds,
+            timeout_seconds,
+            once,
+        }) => {
+            let config = RunnerConfig {
+                command,
+                poll: Duration::from_secs(poll_seconds),
+                timeout: Duration::from_secs(timeout_seconds),
+                work_root: std::env::temp_dir().join("aicity-agent-runner"),
+            };
+            let me = city.agents().me().await?;
+            eprintln!(
+                "running as {} ({}); Ctrl-C stops after the task in hand",
+                me["displayName"], me["id"]
+            );
+            let report = |outcome: &Outcome| match outcome {
+                Outcome::Completed(id) => println!("completed {id}"),
+                Outcome::Failed(id) => println!("failed {id}"),
+            };
+            if once {
+                for outcome in runner::run_once(&city, &config).await? {
+                    report(&outcome);
+                }
+            } else {
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = stop.clone();
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        eprintln!("stopping after the task in hand…");
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                });
+                runner::run(&city, &config, stop, report).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn agents(ctx: &mut Ctx, command: AgentsCommand) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    match command {
+        AgentsCommand::Register {
+            name,
+            framework,
+            description,
+            offers,
+            max_concurrent,
+            save_key,
+        } => {
+            let mut capabilities = Vec::new();
+            let mut pricing = serde_json::Map::new();
+            for offer in offers {
+                let (category, price) = offer.split_once('=').ok_or_else(|| {
+                    Error::Config(format!("--offer takes category=cents, got {offer}"))
+                })?;
+                let price: i64 = price
+                    .parse()
+                    .map_err(|_| Error::Config(format!("not a price in cents: {price}")))?;
+                capabilities.push(json!({"category": category, "tags": []}));
+                pricing.insert(category.to_owned(), json!(price));
+            }
+            let mut body = json!({"displayName": name, "framework": framework, "description": description,
+                "capabilities": capabilities, "pricing": pricing});
+            if let Some(max) = max_concurrent {
+                body["maxConcurrentTasks"] = json!(max);
+            }
+            let registered = city.agents().register(&body).await?;
+            if save_key {
+                ctx.config.api_key = Some(registered.api_key.clone());
+                ctx.config
+                    .save(&ctx.config_path)
+                    .map_err(|e| Error::Config(e.to_string()))?;
+            }
+            ctx.print(
+                || {
+                    format!(
+                        "registered {} ({})\nAPI key (shown once): {}",
+                        registered.agent["displayName"], registered.agent["id"], registered.api_key
+                    )
+                },
+                &json!({"agent": registered.agent, "apiKey": registered.api_key}),
+            );
+        }
+        AgentsCommand::List => {
+            let page = city.agents().list().await?;
+            let lines = page
+                .data
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}  {:<24} {:<11} score {}",
+                        a["id"], a["displayName"], a["status"], a["overallScore"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            ctx.print(|| lines, &json!(page.data));
+        }
+        AgentsCommand::Search {
+            category,
+            min_score,
+        } => {
+            let page = city
+                .agents()
+                .search(&SearchAgents {
+                    category,
+                    min_score,
+                    ..Default::default()
+                })
+                .await?;
+            let lines = page
+                .data
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}  {:<24} score {:>4}  {}",
+                        a["id"], a["displayName"], a["overallScore"], a["pricing"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            ctx.print(
+                || format!("{lines}\n({} found)", page.pagination.total),
+                &json!(page.data),
+            );
+        }
+        AgentsCommand::RotateKey { id } => {
+            let key = city.agents().rotate_key(&id).await?;
+            ctx.print(
+                || format!("new API key (shown once): {key}"),
+                &json!({"agentId": id, "apiKey": key}),
+            );
+        }
+        AgentsCommand::Deactivate { id } => {
+            let agent = city.agents().deactivate(&id).await?;
+            ctx.print(|| format!("{id} is {}", agent["status"]), &agent);
+        }
+        AgentsCommand::Reactivate { id } => {
+            let agent = city.agents().reactivate(&id).await?;
+            ctx.print(|| format!("{id} is {}", agent["status"]), &agent);
+        }
+    }
+    Ok(())
+}
+
+async fn vault(ctx: &mut Ctx, command: VaultCommand) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    match command {
+        VaultCommand::Pool => {
+            let pool = city.vault().pool().await?;
+            ctx.print(
+                || {
+                    format!(
+                        "balance {}  held {}  available {}",
+                        cents(&pool["balance"]),
+                        cents(&pool["held"]),
+                        cents(&pool["available"])
+                    )
+                },
+                &pool,
+            );
+        }
+        VaultCommand::TopUp {
+            amount,
+            idempotency_key,
+        } => {
+            let key = idempotency_key.unwrap_or_else(|| format!("cli-{}", ulid::Ulid::generate()));
+            let top_up = city.vault().top_up(amount, Some(&key)).await?;
+            ctx.print(
+                || format!("charged {}; balance {}", cents(&json!(top_up.amount_charged)), cents(&json!(top_up.new_balance))),
+                &json!({"newBalance": top_up.new_balance, "amountCharged": top_up.amount_charged, "chargeId": top_up.charge_id}),
+            );
+        }
+        VaultCommand::Transactions { kind } => {
+            let page = city.vault().transactions(kind.as_deref(), None).await?;
+            let lines = page
+                .data
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}  {:<15} {:>10}  {}",
+                        e["createdAt"],
+                        e["type"],
+                        cents(&e["amount"]),
+                        e["counterparty"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            ctx.print(|| lines, &json!(page.data));
+        }
+        VaultCommand::Wallet => {
+            let wallet = city.vault().wallet().await?;
+            ctx.print(
+                || {
+                    format!(
+                        "available {}  in escrow {}  earned {}",
+                        cents(&wallet["available"]),
+                        cents(&wallet["pendingEscrow"]),
+                        cents(&wallet["lifetimeEarned"])
+                    )
+                },
+                &wallet,
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn tasks(ctx: &mut Ctx, command: TasksCommand) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    let show =
+        |task: &aicity_domain::task::model::Task| serde_json::to_value(task).unwrap_or(Value::Null);
+    match command {
+        TasksCommand::Submit {
+            task_type,
+            budget,
+            description,
+            repo,
+            files,
+            agent,
+        } => {
+            let mut input = json!({"description": description});
+            if let Some(repo) = repo {
+                input["repo"] = json!(repo);
+            }
+            let mut attached = Vec::new();
+            for path in files {
+                let content = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                attached.push(json!({"name": name, "content": content}));
+            }
+            if !attached.is_empty() {
+                input["files"] = json!(attached);
+            }
+            let task = city
+                .tasks()
+                .submit(
+                    &SubmitTask {
+                        task_type,
+                        max_budget: budget,
+                        input,
+                        agent_id: agent,
+                        parent_task_id: None,
+                    },
+                    Some(&format!("cli-{}", ulid::Ulid::generate())),
+                )
+                .await?;
+            ctx.print(
+                || format!("submitted {} ({})", task.id, task.status),
+                &show(&task),
+            );
+        }
+        TasksCommand::Get { id } => {
+            let task = city.tasks().get(&id).await?;
+            ctx.print(
+                || {
+                    let mut text = format!("{}  {}  {}", task.id, task.task_type, task.status);
+                    if let Some(score) = task.quality_score {
+                        text.push_str(&format!("  quality {score}"));
+                    }
+                    if let Some(charged) = task.credits_charged {
+                        text.push_str(&format!("  charged {charged}"));
+                    }
+                    if let Some(output) = &task.output {
+                        text.push_str(&format!("\n{output}"));
+                    }
+                    text
+                },
+                &show(&task),
+            );
+        }
+        TasksCommand::List { status } => {
+            let page = city.tasks().list(status.as_deref(), None, None).await?;
+            let lines = page
+                .data
+                .iter()
+                .map(|t| format!("{}  {:<16} {}", t.id, t.task_type, t.status))
+                .collect::<Vec<_>>()
+                .join("\n");
+            ctx.print(
+                || lines,
+                &json!(page.data.iter().map(show).collect::<Vec<_>>()),
+            );
+        }
+        TasksCommand::Watch { id } => {
+            use std::io::IsTerminal;
+            // A progress bar on a terminal; plain lines when piped.
+            let plain = !ctx.json && !std::io::stdout().is_terminal();
+            let spinner = (!ctx.json && !plain).then(|| {
+                let bar = indicatif::ProgressBar::new(100);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            });
+            let mut stream = city.tasks().stream(&id);
+            while let Some(event) = stream.next().await {
+                let event = event?;
+                if ctx.json {
+                    println!(
+                        "{}",
+                        json!({"id": event.id, "event": event.event, "data": event.data})
+                    );
+                    continue;
+                }
+                if plain {
+                    let detail = match event.event.as_str() {
+                        "status" => event.data["status"].as_str().unwrap_or("?").to_owned(),
+                        "progress" => format!(
+                            "{}% {}",
+                            event.data["percent"],
+                            event.data["message"].as_str().unwrap_or("")
+                        ),
+                        "complete" => format!(
+                            "quality {}, charged {}",
+                            event.data["qualityScore"],
+                            cents(&event.data["creditsCharged"])
+                        ),
+                        _ => event.data.to_string(),
+                    };
+                    println!("[{}] {:<9} {detail}", event.id.unwrap_or(0), event.event);
+                    continue;
+                }
+                let Some(bar) = &spinner else { continue };
+                match event.event.as_str() {
+                    "status" => {
+                        bar.set_message(event.data["status"].as_str().unwrap_or("?").to_string())
+                    }
+                    "progress" => {
+                        if let Some(percent) = event.data["percent"].as_u64() {
+                            bar.set_position(percent);
+                        }
+                        bar.set_message(event.data["message"].as_str().unwrap_or("").to_owned());
+                    }
+                    "complete" => {
+                        bar.set_position(100);
+                        bar.finish_with_message(format!(
+                            "completed: quality {}, charged {}",
+                            event.data["qualityScore"],
+                            cents(&event.data["creditsCharged"])
+                        ));
+                    }
+                    "error" => {
+                        bar.abandon_with_message(format!("failed: {}", event.data["reason"]))
+                    }
+                    other => bar.set_message(other.to_owned()),
+                }
+            }
+            if let Some(bar) = spinner {
+                bar.finish();
+            }
+        }
+        TasksCommand::Feedback { id, feedback } => {
+            let refunded = city.tasks().give_feedback(&id, &feedback).await?;
+            ctx.print(
+                || {
+                    if refunded {
+                        "refunded in full".into()
+                    } else {
+                        "feedback recorded".into()
+                    }
+                },
+                &json!({"refunded": refunded}),
+            );
+        }
+        TasksCommand::Dispute {
+            id,
+            reason,
+            description,
+        } => {
+            let dispute = city.tasks().dispute(&id, &reason, &description).await?;
+            ctx.print(|| format!("dispute {} filed", dispute["id"]), &dispute);
+        }
+        TasksCommand::Cancel { id } => {
+            let task = city.tasks().cancel(&id).await?;
+            ctx.print(|| format!("{} is {}", task.id, task.status), &show(&task));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The HTTP client: credentials, base URL, timeouts and the retry loop.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Error;
+use crate::resources::{Agents, Auth, Tasks, Vault};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.aicity.dev";
+
+#[derive(Debug, Clone)]
+pub struct Builder {
+    api_key: Option<String>,
+    owner_token: Option<String>,
+    base_url: String,
+    timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            owner_token: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            timeout: Duration::from_secs(30),
+            retries: 2,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Builder {
+    /// An agent's `ac_live_…` key (sent as `X-API-Key`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// An owner's session token (sent as `Authorization: Bearer`).
+    pub fn owner_token(mut self, token: impl Into<String>) -> Self {
+        self.owner_token = Some(token.into());
+        self
+    }
+
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Per request; default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Retries after the first try for 429, 5xx and network errors; default 2.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The first backoff; it doubles each retry, with jitter. Default 250 ms.
+    pub fn backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn build(self) -> Result<AgentCity, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(AgentCity { config: self, http })
+    }
+}
+
+/// The client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AgentCity {
+    config: Builder,
+    http: reqwest::Client,
+}
+
+/// How a request authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum As {
+    Anyone,
+    Owner,
+    Agent,
+    /// The agent key if set, else the owner token.
+    Either,
+}
+
+impl AgentCity {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub fn auth(&self) -> Auth<'_> {
+        Auth(self)
+    }
+
+    pub fn agents(&self) -> Agents<'_> {
+        Agents(self)
+    }
+
+    pub fn vault(&self) -> Vault<'_> {
+        Vault(self)
+    }
+
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks(self)
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.config.base_url
+    }
+
+    /// A copy of this client acting with another owner token.
+    pub fn with_owner_token(&self, token: impl Into<String>) -> Self {
+        let mut copy = self.clone();
+        copy.config.owner_token = Some(token.into());
+        copy
+    }
+
+    /// The headers that authenticate a request as `who`.
+    pub(crate) fn auth_headers(&self, who: As) -> Result<Vec<(&'static str, String)>, Error> {
+        let key = || self.config.api_key.clone().map(|k| ("x-api-key", k));
+        let token = || {
+            self.config
+                .owner_token
+                .clone()
+                .map(|t| ("authorization", format!("Bearer {t}")))
+        };
+        let header = match who {
+            As::Anyone => return Ok(Vec::new()),
+            As::Agent => {
+                key().ok_or_else(|| Error::Config("this call needs an agent API key".into()))?
+            }
+            As::Owner => {
+                token().ok_or_else(|| Error::Config("this call needs an owner token".into()))?
+            }
+            As::Either => key().or_else(token).ok_or_else(|| {
+                Error::Config("this call needs an API key or an owner token".into())
+            })?,
+        };
+        Ok(vec![header])
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<u64>) -> Duration {
+        if let Some(seconds) = retry_after {
+            return Duration::from_secs(seconds);
+        }
+        let base = self
+            .config
+            .backoff
+            .saturating_mul(2u32.saturating_pow(attempt));
+        let mut bytes = [0u8; 2];
+        let jitter = if getrandom::fill(&mut bytes).is_ok() {
+            u64::from(u16::from_le_bytes(bytes)) % (base.as_millis() as u64 / 2 + 1)
+        } else {
+            0
+        };
+        base + Duration::from_millis(jitter)
+    }
+
+    /// Sends a request (rebuilt for each try), returning `data` of the envelope, or the
+    /// whole body for paginated lists (`data` + `pagination`).
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: As,
+        body: Option<&(impl Serialize + ?Sized)>,
+        extra: &[(&str, String)],
+        whole: bool,
+    ) -> Result<Value, Error> {
+        let url = format!("{}/api/v1{path}", self.config.base_url);
+        let mut attempt = 0;
+        loop {
+            let mut request: RequestBuilder = self.http.request(method.clone(), &url);
+            for (name, value) in self.auth_headers(who)? {
+                request = request.header(name, value);
+            }
+            for (name, value) in extra {
+                request = request.header(*name, value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let error = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse().ok());
+                    let text = response
+                        .text()
+                        .await
+                        .map_err(|e| Error::Network(e.to_string()))?;
+                    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    if status.is_success() {
+                        return Ok(if whole {
+                            body
+                        } else {
+                            body.get("data").cloned().unwrap_or(Value::Null)
+                        });
+                    }
+                    if status == StatusCode::BAD_GATEWAY && body.is_null() {
+                        Error::from_status(503, &Value::Null, None)
+                    } else {
+                        Error::from_status(status.as_u16(), &body, retry_after)
+                    }
+                }
+                Err(err) => Error::Network(err.to_string()),
+            };
+            if !error.is_retryable() || attempt >= self.config.retries {
+                return Err(error);
+            }
+            let retry_after = match &error {
+                Error::RateLimit { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let delay = self.backoff(attempt, retry_after);
+            tracing::debug!(path, attempt, ?delay, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}

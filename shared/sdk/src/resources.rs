@@ -1,0 +1,661 @@
+//! One type per API group; every route the server has.
+
+use aicity_domain::task::model::Task;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::client::{AgentCity, As};
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
+    serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))
+}
+
+const NO_BODY: Option<&Value> = None;
+
+/// Header names and values to send.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// A page of a list: `data` and `pagination`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub token: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignedIn {
+    pub token: String,
+    pub session: Session,
+    pub user: User,
+}
+
+/// Query string from optional pairs.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `/auth`
+pub struct Auth<'a>(pub(crate) &'a AgentCity);
+
+impl Auth<'_> {
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Result<User, Error> {
+        let body = json!({"name": name, "email": email, "password": password});
+        let data = self
+            .0
+            .call(
+                Method::POST,
+                "/auth/sign-up",
+                As::Anyone,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await?;
+        decode(data["user"].clone())
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, Error> {
+        let body = json!({"email": email, "password": password});
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    "/auth/sign-in",
+                    As::Anyone,
+                    Some(&body),
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn sign_out(&self) -> Result<(), Error> {
+        self.0
+            .call(
+                Method::POST,
+                "/auth/sign-out",
+                As::Owner,
+                NO_BODY,
+                &[],
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self) -> Result<Value, Error> {
+        self.0
+            .call(Method::GET, "/auth/session", As::Owner, NO_BODY, &[], false)
+            .await
+    }
+}
+
+/// What registering an agent answers: its profile and its key, shown once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registered {
+    pub agent: Value,
+    pub api_key: String,
+}
+
+/// Filters of [`Agents::search`].
+#[derive(Debug, Clone, Default)]
+pub struct SearchAgents {
+    pub category: Option<String>,
+    pub availability: Option<String>,
+    pub min_score: Option<u32>,
+    pub framework: Option<String>,
+    pub trust_tier: Option<String>,
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+}
+
+/// `/agents`
+pub struct Agents<'a>(pub(crate) &'a AgentCity);
+
+impl Agents<'_> {
+    /// Owner: `{displayName, framework, description, model?, capabilities?, pricing?, maxConcurrentTasks?}`.
+    pub async fn register(&self, body: &Value) -> Result<Registered, Error> {
+        decode(
+            self.0
+                .call(Method::POST, "/agents", As::Owner, Some(body), &[], false)
+                .await?,
+        )
+    }
+
+    pub async fn list(&self) -> Result<Page<Value>, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::GET,
+                    "/agents?pageSize=100",
+                    As::Owner,
+                    NO_BODY,
+                    &[],
+                    true,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn me(&self) -> Result<Value, Error> {
+        self.0
+            .call(Method::GET, "/agents/me", As::Agent, NO_BODY, &[], false)
+            .await
+    }
+
+    pub async fn update_me(&self, changes: &Value) -> Result<Value, Error> {
+        self.0
+            .call(
+                Method::PATCH,
+                "/agents/me",
+                As::Agent,
+                Some(changes),
+                &[],
+                false,
+            )
+            .await
+    }
+
+    pub async fn search(&self, filter: &SearchAgents) -> Result<Page<Value>, Error> {
+        let path = format!(
+            "/agents/search{}",
+            query(&[
+                ("category", filter.category.clone()),
+                ("availability", filter.availability.clone()),
+                ("minScore", filter.min_score.map(|s| s.to_string())),
+                ("framework", filter.framework.clone()),
+                ("trustTier", filter.trust_tier.clone()),
+                ("page", filter.page.map(|p| p.to_string())),
+                ("pageSize", filter.page_size.map(|p| p.to_string())),
+            ])
+        );
+        decode(
+            self.0
+                .call(Method::GET, &path, As::Either, NO_BODY, &[], true)
+                .await?,
+        )
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Value, Error> {
+        self.0
+            .call(
+                Method::GET,
+                &format!("/agents/{id}"),
+                As::Either,
+                NO_BODY,
+                &[],
+                false,
+            )
+            .await
+    }
+
+    pub async fn update(&self, id: &str, changes: &Value) -> Result<Value, Error> {
+        self.0
+            .call(
+                Method::PATCH,
+                &format!("/agents/{id}"),
+                As::Owner,
+                Some(changes),
+                &[],
+                false,
+            )
+            .await
+    }
+
+    pub async fn deactivate(&self, id: &str) -> Result<Value, Error> {
+        self.0
+            .call(
+                Method::POST,
+                &format!("/agents/{id}/deactivate"),
+                As::Owner,
+                NO_BODY,
+                &[],
+                false,
+            )
+            .await
+    }
+
+    pub async fn reactivate(&self, id: &str) -> Result<Value, Error> {
+        self.0
+            .call(
+                Method::POST,
+                &format!("/agents/{id}/reactivate"),
+                As::Owner,
+                NO_BODY,
+                &[],
+                false,
+            )
+            .await
+    }
+
+    /// A new key; the old one stops working at once.
+    pub async fn rotate_key(&self, id: &str) -> Result<String, Error> {
+        let data = self
+            .0
+            .call(
+                Method::POST,
+                &format!("/agents/{id}/rotate-key"),
+                As::Owner,
+                NO_BODY,
+                &[],
+                false,
+            )
+            .await?;
+        decode(data["apiKey"].clone())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopUp {
+    pub new_balance: i64,
+    pub amount_charged: i64,
+    pub charge_id: String,
+}
+
+/// `/vault`
+pub struct Vault<'a>(pub(crate) &'a AgentCity);
+
+impl Vault<'_> {
+    pub async fn pool(&self) -> Result<Value, Error> {
+        self.0
+            .call(Method::GET, "/vault/pool", As::Owner, NO_BODY, &[], false)
+            .await
+    }
+
+    /// Charges the card; `idempotency_key` makes a retry charge once.
+    pub async fn top_up(&self, amount: i64, idempotency_key: Option<&str>) -> Result<TopUp, Error> {
+        let extra: Vec<(&str, String)> = idempotency_key
+            .map(|k| ("idempotency-key", k.to_owned()))
+            .into_iter()
+            .collect();
+        let body = json!({ "amount": amount });
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    "/vault/pool/top-up",
+                    As::Owner,
+                    Some(&body),
+                    &extra,
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn auto_top_up(
+        &self,
+        enabled: bool,
+        threshold: i64,
+        reload_amount: i64,
+    ) -> Result<Value, Error> {
+        let body =
+            json!({"enabled": enabled, "threshold": threshold, "reloadAmount": reload_amount});
+        self.0
+            .call(
+                Method::PUT,
+                "/vault/pool/auto-top-up",
+                As::Owner,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await
+    }
+
+    pub async fn transactions(
+        &self,
+        kind: Option<&str>,
+        page: Option<u32>,
+    ) -> Result<Page<Value>, Error> {
+        let path = format!(
+            "/vault/transactions{}",
+            query(&[
+                ("type", kind.map(str::to_owned)),
+                ("page", page.map(|p| p.to_string()))
+            ])
+        );
+        decode(
+            self.0
+                .call(Method::GET, &path, As::Owner, NO_BODY, &[], true)
+                .await?,
+        )
+    }
+
+    pub async fn wallet(&self) -> Result<Value, Error> {
+        self.0
+            .call(Method::GET, "/vault/wallet", As::Agent, NO_BODY, &[], false)
+            .await
+    }
+
+    pub async fn allocate(&self, agent_id: &str, amount: i64) -> Result<Value, Error> {
+        let body = json!({ "amount": amount });
+        self.0
+            .call(
+                Method::POST,
+                &format!("/vault/wallets/{agent_id}/allocate"),
+                As::Owner,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await
+    }
+
+    pub async fn transfer(&self, from: &str, to: &str, amount: i64) -> Result<Value, Error> {
+        let body = json!({"fromAgentId": from, "toAgentId": to, "amount": amount});
+        self.0
+            .call(
+                Method::POST,
+                "/vault/transfers",
+                As::Owner,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await
+    }
+}
+
+/// `POST /tasks`
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitTask {
+    pub task_type: String,
+    pub max_budget: i64,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<String>,
+}
+
+/// `/tasks`
+pub struct Tasks<'a>(pub(crate) &'a AgentCity);
+
+impl Tasks<'_> {
+    /// Submits with the agent key if set, else the owner token.
+    pub async fn submit(
+        &self,
+        task: &SubmitTask,
+        idempotency_key: Option<&str>,
+    ) -> Result<Task, Error> {
+        let extra: Vec<(&str, String)> = idempotency_key
+            .map(|k| ("idempotency-key", k.to_owned()))
+            .into_iter()
+            .collect();
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    "/tasks",
+                    As::Either,
+                    Some(task),
+                    &extra,
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Task, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::GET,
+                    &format!("/tasks/{id}"),
+                    As::Either,
+                    NO_BODY,
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        role: Option<&str>,
+        page: Option<u32>,
+    ) -> Result<Page<Task>, Error> {
+        let path = format!(
+            "/tasks{}",
+            query(&[
+                ("status", status.map(str::to_owned)),
+                ("role", role.map(str::to_owned)),
+                ("page", page.map(|p| p.to_string())),
+            ])
+        );
+        decode(
+            self.0
+                .call(Method::GET, &path, As::Either, NO_BODY, &[], true)
+                .await?,
+        )
+    }
+
+    /// Agent: tasks assigned to it, waiting to start.
+    pub async fn list_submitted(&self) -> Result<Vec<Task>, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::GET,
+                    "/tasks/submitted",
+                    As::Agent,
+                    NO_BODY,
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<Task, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    &format!("/tasks/{id}/cancel"),
+                    As::Either,
+                    NO_BODY,
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn provision_sandbox(&self, id: &str) -> Result<String, Error> {
+        let data = self
+            .0
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/sandbox"),
+                As::Agent,
+                NO_BODY,
+                &[],
+                false,
+            )
+            .await?;
+        decode(data["sandboxId"].clone())
+    }
+
+    pub async fn destroy_sandbox(&self, id: &str, sandbox_id: &str) -> Result<bool, Error> {
+        let path = format!("/tasks/{id}/sandbox/{sandbox_id}");
+        let data = self
+            .0
+            .call(Method::DELETE, &path, As::Agent, NO_BODY, &[], false)
+            .await?;
+        decode(data["destroyed"].clone())
+    }
+
+    pub async fn mark_executing(&self, id: &str, sandbox_id: &str) -> Result<Task, Error> {
+        let body = json!({ "sandboxId": sandbox_id });
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    &format!("/tasks/{id}/executing"),
+                    As::Agent,
+                    Some(&body),
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn progress(
+        &self,
+        id: &str,
+        message: &str,
+        percent: Option<u8>,
+    ) -> Result<(), Error> {
+        let body = json!({ "message": message, "percent": percent });
+        self.0
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/progress"),
+                As::Agent,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete(
+        &self,
+        id: &str,
+        output: &Value,
+        execution_time_ms: u64,
+        quality_score: Option<u8>,
+    ) -> Result<Task, Error> {
+        let body = json!({ "output": output, "executionTimeMs": execution_time_ms, "qualityScore": quality_score });
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    &format!("/tasks/{id}/complete"),
+                    As::Agent,
+                    Some(&body),
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    pub async fn fail(
+        &self,
+        id: &str,
+        reason: &str,
+        error_message: Option<&str>,
+    ) -> Result<Task, Error> {
+        let body = json!({ "reason": reason, "errorMessage": error_message });
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    &format!("/tasks/{id}/fail"),
+                    As::Agent,
+                    Some(&body),
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    /// `up` or `down`; `true` when a thumbs-down refunded the task.
+    pub async fn give_feedback(&self, id: &str, feedback: &str) -> Result<bool, Error> {
+        let body = json!({ "feedback": feedback });
+        let data = self
+            .0
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/feedback"),
+                As::Either,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await?;
+        decode(data["refunded"].clone())
+    }
+
+    pub async fn dispute(&self, id: &str, reason: &str, description: &str) -> Result<Value, Error> {
+        let body = json!({ "reason": reason, "description": description });
+        self.0
+            .call(
+                Method::POST,
+                &format!("/tasks/{id}/dispute"),
+                As::Either,
+                Some(&body),
+                &[],
+                false,
+            )
+            .await
+    }
+
+    /// The stream's URL and the headers to send (no request is made).
+    pub fn stream_url(&self, id: &str) -> Result<(String, Headers), Error> {
+        Ok((
+            format!("{}/api/v1/tasks/{id}/stream", self.0.base_url()),
+            self.0.auth_headers(As::Either)?,
+        ))
+    }
+
+    /// Live events of a task, reconnecting with `Last-Event-ID` when a connection ends.
+    pub fn stream(&self, id: &str) -> crate::TaskStream {
+        crate::TaskStream::new(self.0.clone(), id.to_owned())
+    }
+}

@@ -1,0 +1,160 @@
+//! Retry behaviour and typed errors against a local fake of the API.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aicity_sdk::{AgentCity, Error};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::routing::get;
+use serde_json::json;
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn envelope(code: &str, details: serde_json::Value) -> String {
+    json!({"success": false, "error": {"code": code, "message": "m", "details": details}})
+        .to_string()
+}
+
+/// 429 with Retry-After: 1, then 503, then 200.
+async fn flaky(State(calls): State<Arc<AtomicUsize>>) -> (StatusCode, HeaderMap, String) {
+    let mut headers = HeaderMap::new();
+    match calls.fetch_add(1, Ordering::SeqCst) {
+        0 => {
+            headers.insert("retry-after", HeaderValue::from_static("1"));
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                headers,
+                envelope("RATE_LIMITED", json!({"retryAfter": 1})),
+            )
+        }
+        1 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            headers,
+            envelope("SERVICE_UNAVAILABLE", json!({})),
+        ),
+        _ => (
+            StatusCode::OK,
+            headers,
+            json!({"success": true, "data": {"displayName": "ok"}}).to_string(),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn retries_a_429_after_retry_after_then_a_503_then_succeeds() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let base = serve(
+        axum::Router::new()
+            .route("/api/v1/agents/me", get(flaky))
+            .with_state(calls.clone()),
+    )
+    .await;
+    let city = AgentCity::builder()
+        .api_key("ac_live_x")
+        .base_url(&base)
+        .backoff(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let me = city.agents().me().await.unwrap();
+    assert_eq!(me["displayName"], "ok");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "honoured Retry-After"
+    );
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let base = serve(
+        axum::Router::new()
+            .route("/api/v1/agents/me", get(flaky))
+            .with_state(calls.clone()),
+    )
+    .await;
+    let impatient = AgentCity::builder()
+        .api_key("ac_live_x")
+        .base_url(&base)
+        .retries(0)
+        .build()
+        .unwrap();
+    match impatient.agents().me().await {
+        Err(Error::RateLimit {
+            retry_after,
+            failure,
+        }) => {
+            assert_eq!(retry_after, Some(1));
+            assert_eq!(failure.code, "RATE_LIMITED");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry left");
+}
+
+#[tokio::test]
+async fn errors_are_typed_by_status_with_code_and_details() {
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/vault/pool",
+            get(|| async {
+                (
+                    StatusCode::PAYMENT_REQUIRED,
+                    envelope(
+                        "INSUFFICIENT_CREDITS",
+                        json!({"required": 500, "available": 200}),
+                    ),
+                )
+            }),
+        )
+        .route(
+            "/api/v1/agents/me",
+            get(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    envelope("INVALID_API_KEY", json!({})),
+                )
+            }),
+        );
+    let base = serve(app).await;
+    let city = AgentCity::builder()
+        .owner_token("t")
+        .api_key("k")
+        .base_url(&base)
+        .build()
+        .unwrap();
+    match city.vault().pool().await {
+        Err(Error::PaymentRequired(failure)) => {
+            assert_eq!(failure.code, "INSUFFICIENT_CREDITS");
+            assert_eq!(failure.details, json!({"required": 500, "available": 200}));
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = city.agents().me().await.unwrap_err();
+    assert!(matches!(err, Error::Authentication(_)));
+    assert_eq!(err.code(), Some("INVALID_API_KEY"));
+    assert!(!err.is_retryable());
+
+    let nobody = AgentCity::builder().base_url(&base).build().unwrap();
+    assert!(
+        matches!(nobody.agents().me().await, Err(Error::Config(_))),
+        "no key, no call"
+    );
+}
+
+#[tokio::test]
+async fn network_errors_are_retried_then_reported() {
+    let city = AgentCity::builder()
+        .api_key("k")
+        .base_url("http://127.0.0.1:9")
+        .retries(1)
+        .backoff(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    assert!(matches!(city.agents().me().await, Err(Error::Network(_))));
+}
