@@ -164,16 +164,7 @@ pub async fn register(
 }
 
 pub async fn get(client: &Client, table: &str, id: &AgentId) -> Result<AgentRecord, StoreError> {
-    let item = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(Key::agent(id).to_map()))
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    Ok(serde_dynamo::from_item::<_, Stored<AgentRecord>>(item)?.body)
+    crate::item::get(client, table, &Key::agent(id)).await
 }
 
 /// The agent a key belongs to, if the key is its current one.
@@ -182,18 +173,8 @@ pub async fn by_api_key(
     table: &str,
     key_hash: &str,
 ) -> Result<AgentRecord, StoreError> {
-    let pointer = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(Key::api_key(key_hash).to_map()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    let pointer: Stored<KeyPointer> = serde_dynamo::from_item(pointer)?;
-    let record = get(client, table, &pointer.body.agent_id).await?;
+    let pointer: KeyPointer = crate::item::get(client, table, &Key::api_key(key_hash)).await?;
+    let record = get(client, table, &pointer.agent_id).await?;
     // A rotation replaces the pointer and the hash together; checking both means an
     // old key can never authenticate, whatever order replicas see them in.
     if record.api_key_hash != key_hash {
@@ -208,32 +189,17 @@ pub async fn list_by_owner(
     table: &str,
     owner: &OwnerId,
 ) -> Result<Vec<Agent>, StoreError> {
-    let mut agents = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
+    let records: Vec<AgentRecord> = crate::item::query_all(|| {
+        client
             .query()
             .table_name(table)
             .index_name(GSI1.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1.pk)
             .expression_attribute_values(":pk", AttributeValue::S(owner_agents_partition(owner)))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(StoreError::aws)?;
-        for item in page.items.unwrap_or_default() {
-            agents.push(
-                serde_dynamo::from_item::<_, Stored<AgentRecord>>(item)?
-                    .body
-                    .agent,
-            );
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(agents);
-        }
-    }
+    })
+    .await?;
+    Ok(records.into_iter().map(|r| r.agent).collect())
 }
 
 /// The items that write `after` over `before` if nobody changed the agent in between
@@ -434,30 +400,19 @@ pub async fn search(
             filters.push(format!("#{attribute} = :{attribute}"));
         }
     }
-    let mut matches = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
+    let filter_expression = (!filters.is_empty()).then(|| filters.join(" AND "));
+    let matches: Vec<PublicProfile> = crate::item::query_all(|| {
+        client
             .query()
             .table_name(table)
             .index_name(GSI2.name)
             .key_condition_expression(&key_condition)
-            .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+            .set_filter_expression(filter_expression.clone())
             .set_expression_attribute_names(Some(names.clone()))
             .set_expression_attribute_values(Some(values.clone()))
             .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(StoreError::aws)?;
-        for item in page.items.unwrap_or_default() {
-            matches.push(serde_dynamo::from_item::<_, Stored<PublicProfile>>(item)?.body);
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    })
+    .await?;
     let total = matches.len() as u64;
     let page = matches
         .into_iter()

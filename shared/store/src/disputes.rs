@@ -35,14 +35,5 @@ pub fn create_item(table: &str, dispute: &Dispute) -> Result<Labeled, StoreError
 }
 
 pub async fn get(client: &Client, table: &str, id: &DisputeId) -> Result<Dispute, StoreError> {
-    let item = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key(id).to_map()))
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    Ok(serde_dynamo::from_item::<_, Stored<Dispute>>(item)?.body)
+    crate::item::get(client, table, &key(id)).await
 }

@@ -81,3 +81,46 @@ impl<T: Serialize> Stored<T> {
         Ok(serde_dynamo::to_item(self)?)
     }
 }
+
+/// Reads one item's domain value, strongly consistent (decisions are made on what is
+/// read); `NotFound` when there is none.
+pub async fn get<T: serde::de::DeserializeOwned>(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: &Key,
+) -> Result<T, crate::StoreError> {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key.to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(crate::StoreError::aws)?
+        .item
+        .ok_or(crate::StoreError::NotFound)?;
+    Ok(serde_dynamo::from_item::<_, Stored<T>>(item)?.body)
+}
+
+/// Every item a query matches, page after page; `query` builds the request afresh for
+/// each page.
+pub async fn query_all<T: serde::de::DeserializeOwned>(
+    query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<T>, crate::StoreError> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = query()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(crate::StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            out.push(serde_dynamo::from_item::<_, Stored<T>>(item)?.body);
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(out);
+        }
+    }
+}

@@ -63,16 +63,7 @@ pub async fn create(client: &Client, table: &str, record: &OwnerRecord) -> Resul
 }
 
 pub async fn get(client: &Client, table: &str, id: &OwnerId) -> Result<OwnerRecord, StoreError> {
-    let item = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(Key::owner(id).to_map()))
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    Ok(serde_dynamo::from_item::<_, Stored<OwnerRecord>>(item)?.body)
+    crate::item::get(client, table, &Key::owner(id)).await
 }
 
 /// The account registered with a normalised email.
@@ -81,15 +72,6 @@ pub async fn by_email(
     table: &str,
     email: &str,
 ) -> Result<OwnerRecord, StoreError> {
-    let claim = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(Key::email(email).to_map()))
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    let claim: Stored<EmailClaim> = serde_dynamo::from_item(claim)?;
-    get(client, table, &claim.body.owner_id).await
+    let claim: EmailClaim = crate::item::get(client, table, &Key::email(email)).await?;
+    get(client, table, &claim.owner_id).await
 }

@@ -105,16 +105,7 @@ pub async fn create(
 }
 
 pub async fn get(client: &Client, table: &str, id: &ProbeId) -> Result<Probe, StoreError> {
-    let output = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(Key::probe(id).to_map()))
-        .send()
-        .await
-        .map_err(StoreError::aws)?;
-    let item = output.item.ok_or(StoreError::NotFound)?;
-    let stored: Stored<Probe> = serde_dynamo::from_item(item)?;
-    Ok(stored.body)
+    crate::item::get(client, table, &Key::probe(id)).await
 }
 
 /// What recording a delivery did.

@@ -200,17 +200,7 @@ pub fn save_items(
 }
 
 pub async fn get(client: &Client, table: &str, id: &TaskId) -> Result<TaskRecord, StoreError> {
-    let item = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(Key::task(id).to_map()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    Ok(serde_dynamo::from_item::<_, Stored<TaskRecord>>(item)?.body)
+    crate::item::get(client, table, &Key::task(id)).await
 }
 
 async fn query_all(
@@ -220,37 +210,24 @@ async fn query_all(
     partition: String,
     sort_prefix: Option<String>,
 ) -> Result<Vec<Task>, StoreError> {
-    let mut tasks = Vec::new();
-    let mut start = None;
-    loop {
-        let mut query = client
+    let records: Vec<TaskRecord> = crate::item::query_all(|| {
+        let query = client
             .query()
             .table_name(table)
             .index_name(index.name)
             .expression_attribute_names("#pk", index.pk)
             .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start);
-        query = match &sort_prefix {
+            .scan_index_forward(false);
+        match &sort_prefix {
             Some(prefix) => query
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#sk", index.sk)
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
             None => query.key_condition_expression("#pk = :pk"),
-        };
-        let page = query.send().await.map_err(StoreError::aws)?;
-        for item in page.items.unwrap_or_default() {
-            tasks.push(
-                serde_dynamo::from_item::<_, Stored<TaskRecord>>(item)?
-                    .body
-                    .task,
-            );
         }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(tasks);
-        }
-    }
+    })
+    .await?;
+    Ok(records.into_iter().map(|r| r.task).collect())
 }
 
 /// Tasks an owner's side submitted, newest first.
@@ -282,10 +259,8 @@ pub async fn events(
     task: &TaskId,
     after_seq: u64,
 ) -> Result<Vec<Event>, StoreError> {
-    let mut events = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
+    crate::item::query_all(|| {
+        client
             .query()
             .table_name(table)
             .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
@@ -299,16 +274,6 @@ pub async fn events(
                 AttributeValue::S(Key::task_event(task, 9_999_999_999).sk),
             )
             .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(StoreError::aws)?;
-        for item in page.items.unwrap_or_default() {
-            events.push(serde_dynamo::from_item::<_, Stored<Event>>(item)?.body);
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(events);
-        }
-    }
+    })
+    .await
 }

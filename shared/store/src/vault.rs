@@ -464,17 +464,7 @@ pub async fn revenue(client: &Client, table: &str) -> Result<Cents, StoreError> 
 }
 
 pub async fn hold(client: &Client, table: &str, task: &TaskId) -> Result<Hold, StoreError> {
-    let item = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(hold_key(task).to_map()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item
-        .ok_or(StoreError::NotFound)?;
-    Ok(serde_dynamo::from_item::<_, Stored<Hold>>(item)?.body)
+    crate::item::get(client, table, &hold_key(task)).await
 }
 
 /// Entries of one account, newest first, optionally of one kind; and how many in all.
@@ -486,10 +476,8 @@ pub async fn entries(
     offset: u64,
     limit: u32,
 ) -> Result<(Vec<Entry>, u64), StoreError> {
-    let mut all = Vec::new();
-    let mut start = None;
-    loop {
-        let mut query = client
+    let all: Vec<Entry> = crate::item::query_all(|| {
+        let query = client
             .query()
             .table_name(table)
             .key_condition_expression("PK = :pk AND begins_with(SK, :entry)")
@@ -498,23 +486,16 @@ pub async fn entries(
                 AttributeValue::S(format!("ACCOUNT#{}", account.name())),
             )
             .expression_attribute_values(":entry", AttributeValue::S("ENTRY#".into()))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start);
-        if let Some(kind) = kind {
-            query = query
+            .scan_index_forward(false);
+        match kind {
+            Some(kind) => query
                 .filter_expression("#type = :type")
                 .expression_attribute_names("#type", "type")
-                .expression_attribute_values(":type", AttributeValue::S(kind.as_str().into()));
+                .expression_attribute_values(":type", AttributeValue::S(kind.as_str().into())),
+            None => query,
         }
-        let page = query.send().await.map_err(StoreError::aws)?;
-        for item in page.items.unwrap_or_default() {
-            all.push(serde_dynamo::from_item::<_, Stored<Entry>>(item)?.body);
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    })
+    .await?;
     let total = all.len() as u64;
     Ok((
         all.into_iter()
