@@ -287,3 +287,54 @@ async fn strangers_and_anonymous_callers_are_refused() {
         .unwrap();
     assert_eq!(invalid.status(), 400);
 }
+
+#[tokio::test]
+async fn the_sdk_stream_resumes_after_each_bounded_connection_without_losing_or_repeating() {
+    let knobs = Knobs {
+        stream_limits: Some(stream::StreamLimits {
+            poll: Duration::from_millis(100),
+            heartbeat: Duration::from_secs(5),
+            max_duration: Duration::from_millis(700),
+        }),
+        ..Knobs::default()
+    };
+    let (running, parts, clients) = common::start_full(template(), knobs, |f| Arc::new(f)).await;
+    let mut world = World::from((running, parts.functions.clone(), clients));
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+
+    let city = aicity_sdk::AgentCity::builder()
+        .base_url(&world.running.base_url)
+        .owner_token(&buyer.token)
+        .build()
+        .unwrap();
+    let mut stream = city.tasks().stream(&id);
+    let reader = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while let Some(event) = stream.next().await {
+            let event = event.unwrap();
+            ids.push((event.id.unwrap_or(0), event.event));
+        }
+        ids
+    });
+    // Several connections end while the task goes on.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    world.start(&id, &key).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    world.complete(&id, &key, good_review()).await;
+    let seen = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the stream ended")
+        .unwrap();
+    let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        (1..=seen.len() as u64).collect::<Vec<_>>(),
+        "every event exactly once: {seen:?}"
+    );
+    assert_eq!(seen.last().unwrap().1, "complete");
+    assert!(world.functions.calls("stream") >= 3, "it reconnected");
+}
