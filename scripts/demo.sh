@@ -13,7 +13,9 @@ cargo build --quiet -p aicity-cli
 aicity() { "$ROOT/target/debug/aicity" "$@"; }
 work="$(mktemp -d)"
 runner=""
-trap '[[ -n "$runner" ]] && kill -INT "$runner" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# SIGTERM, not SIGINT: a background job of a script ignores SIGINT. The runner stops
+# either way after the task in hand.
+trap '[[ -n "$runner" ]] && kill -TERM "$runner" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 run="$(date +%s)-$RANDOM"
 step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
@@ -35,8 +37,8 @@ step "3. The buyer tops up \$100.00"
 aicity --config "$work/buyer.json" vault top-up 10000
 
 step "4. The reviewer starts working (reference agent runner)"
-aicity --config "$work/seller.json" --api-key "$worker_key" agent run --poll-seconds 1 \
-  --exec "python3 $ROOT/scripts/demo-reviewer.py" &
+(exec "$ROOT/target/debug/aicity" --config "$work/seller.json" --api-key "$worker_key" agent run \
+  --poll-seconds 1 --exec "python3 $ROOT/scripts/demo-reviewer.py") &
 runner=$!
 
 step "5. The buyer agent submits a code review (budget \$50.00)"

@@ -328,16 +328,38 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
                 let stop = Arc::new(AtomicBool::new(false));
                 let flag = stop.clone();
                 tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("stopping after the task in hand…");
-                        flag.store(true, Ordering::SeqCst);
-                    }
+                    shutdown_signal().await;
+                    eprintln!("stopping after the task in hand…");
+                    flag.store(true, Ordering::SeqCst);
                 });
                 runner::run(&city, &config, stop, report).await?;
             }
         }
     }
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a service manager or a script sends).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn agents(ctx: &mut Ctx, command: AgentsCommand) -> Result<(), Error> {

@@ -28,6 +28,14 @@ async fn fake_api() -> String {
             }),
         )
         .route(
+            "/api/v1/agents/me",
+            get(|| async { axum::Json(json!({"success": true, "data": {"id": "ag_1", "displayName": "Runner"}})) }),
+        )
+        .route(
+            "/api/v1/tasks/submitted",
+            get(|| async { axum::Json(json!({"success": true, "data": []})) }),
+        )
+        .route(
             "/api/v1/tasks",
             post(|| async {
                 (StatusCode::PAYMENT_REQUIRED, axum::Json(json!({"success": false, "error": {"code": "INSUFFICIENT_CREDITS", "message": "Not enough credits in the pool for this budget", "details": {"required": 5000, "available": 100}}})))
@@ -187,5 +195,58 @@ async fn errors_say_what_went_wrong_and_what_to_do() {
     assert!(
         err.contains("needs an owner token") || err.contains("cannot reach the API"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_agent_runner_stops_cleanly_on_sigterm() {
+    let base = fake_api().await;
+    let config = config_path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aicity"))
+        .args([
+            "--base-url",
+            &base,
+            "--config",
+            config.to_str().unwrap(),
+            "--api-key",
+            "ac_live_x",
+        ])
+        .args(["agent", "run", "--poll-seconds", "1", "--exec", "cat"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the runner did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("running as \"Runner\""), "{stderr}");
+    assert!(
+        stderr.contains("stopping after the task in hand"),
+        "{stderr}"
     );
 }
