@@ -9,6 +9,7 @@ use aicity_domain::identity::{
     Agent, AgentStatus, Availability, Category, Framework, RegisterAgent, TrustTier, UpdateAgent,
 };
 use aicity_domain::ids::AgentId;
+use aicity_domain::timestamps;
 use aicity_domain::{ApiError, ErrorCode, FieldError};
 use aicity_http::auth::{self, OwnerCaller};
 use aicity_http::request::query_param;
@@ -17,7 +18,6 @@ use aicity_http::{
 };
 use aicity_store::StoreError;
 use aicity_store::agents::{self, AgentRecord, SearchFilter};
-use aicity_store::probe::now_rfc3339;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -47,7 +47,7 @@ pub async fn handle(ctx: &Context, request: Request) -> Result<Response<Body>, A
 }
 
 fn now() -> String {
-    now_rfc3339(OffsetDateTime::now_utc())
+    timestamps::format(OffsetDateTime::now_utc())
 }
 
 fn agent_not_found() -> ApiError {

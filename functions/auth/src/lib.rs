@@ -13,12 +13,12 @@ use aicity_domain::identity::secrets::{
 };
 use aicity_domain::identity::{Owner, OwnerStatus, SignIn, SignUp};
 use aicity_domain::ids::OwnerId;
+use aicity_domain::timestamps;
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::auth::{self, source_ip};
 use aicity_http::{Context, created, json_body, ok, route_key};
 use aicity_store::StoreError;
 use aicity_store::owners::{self, OwnerRecord};
-use aicity_store::probe::now_rfc3339;
 use aicity_store::sessions::{self, Session};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -67,7 +67,7 @@ async fn sign_up(ctx: &Context, request: &Request) -> Result<Response<Body>, Api
             name: body.name.trim().to_owned(),
             email: normalize_email(&body.email),
             status: OwnerStatus::Active,
-            created_at: now_rfc3339(now),
+            created_at: timestamps::format(now),
         },
         password_hash: blocking(move || hash_password(&password)).await?,
         active_agents: 0,
@@ -113,8 +113,8 @@ async fn sign_in(ctx: &Context, request: &Request) -> Result<Response<Body>, Api
     let token = generate_session_token();
     let session = Session {
         owner_id: record.owner.id,
-        created_at: now_rfc3339(now),
-        expires: now_rfc3339(expires),
+        created_at: timestamps::format(now),
+        expires: timestamps::format(expires),
     };
     sessions::create(
         ctx.db(),

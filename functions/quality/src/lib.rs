@@ -101,7 +101,7 @@ fn decide(
     let mut next = task.clone();
     next.quality_score = Some(verdict.score);
     next.quality_reasons = verdict.reasons.clone();
-    next.completed_at = Some(aicity_tasks::now_string());
+    next.completed_at = Some(aicity_domain::timestamps::now());
     let mut stats: Agent = agent.agent.clone();
     if verdict.passes(pass_mark) {
         let status = transition(task.status, TaskEvent::QualityPassed, Actor::Platform)

@@ -214,7 +214,7 @@ async fn time_out(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError>
         next.status = status;
         next.failure_reason = Some(FailureReason::Timeout);
         next.error_message = Some("The task ran past its execution deadline".into());
-        next.completed_at = Some(aicity_tasks::now_string());
+        next.completed_at = Some(aicity_domain::timestamps::now());
         let mut change = Change::new(next)
             .event(EventType::Status, json!({ "status": status }))
             .event(

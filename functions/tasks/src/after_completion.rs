@@ -4,8 +4,9 @@ use aicity_domain::identity::Agent;
 use aicity_domain::ids::DisputeId;
 use aicity_domain::task::dispute::{Dispute, DisputeStatus, FileDispute};
 use aicity_domain::task::model::{EventType, Feedback};
-use aicity_domain::task::timing::{parse_time, refund_window_open};
+use aicity_domain::task::timing::refund_window_open;
 use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
+use aicity_domain::timestamps;
 use aicity_domain::validate::Validate;
 use aicity_domain::{ApiError, ErrorCode, FieldError};
 use aicity_http::auth;
@@ -66,7 +67,7 @@ pub async fn feedback(tasks: &Tasks, request: &Request) -> Result<Response<Body>
         let mut next = current.clone();
         next.feedback = Some(body.feedback);
         let mut change = Change::new(next.clone());
-        let completed_at = current.completed_at.as_deref().and_then(parse_time);
+        let completed_at = current.completed_at.as_deref().and_then(timestamps::parse);
         let in_window =
             completed_at.is_some_and(|at| refund_window_open(at, now, tasks.refund_window));
         let escrowed = loaded
@@ -132,7 +133,7 @@ pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>,
             description: body.description.trim().to_owned(),
             filed_by: current.caller_owner_id,
             agent_id: current.agent_id,
-            created_at: aicity_tasks::now_string(),
+            created_at: aicity_domain::timestamps::now(),
         };
         let mut next = current.clone();
         next.dispute_id = Some(dispute_id);

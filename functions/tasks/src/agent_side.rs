@@ -38,6 +38,18 @@ pub async fn list_submitted(tasks: &Tasks, request: &Request) -> Result<Response
     ok(waiting)
 }
 
+/// Checked again inside each step: the task may have been re-routed since it was read.
+fn still_assigned(
+    task: &aicity_domain::task::model::Task,
+    agent: &aicity_store::agents::AgentRecord,
+) -> Result<(), ApiError> {
+    if task.agent_id == Some(agent.agent.id) {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
 /// The caller must be the task's assigned agent.
 async fn assigned(
     tasks: &Tasks,
@@ -53,9 +65,7 @@ async fn assigned(
         }
         Err(err) => return Err(err.into()),
     };
-    if record.task.agent_id != Some(agent.agent.id) {
-        return Err(forbidden());
-    }
+    still_assigned(&record.task, &agent)?;
     Ok((agent, record))
 }
 
@@ -93,7 +103,7 @@ pub async fn create_sandbox(tasks: &Tasks, request: &Request) -> Result<Response
     let now = time::OffsetDateTime::now_utc();
     item.insert(
         "createdAt".into(),
-        AttributeValue::S(aicity_store::probe::now_rfc3339(now)),
+        AttributeValue::S(aicity_domain::timestamps::format(now)),
     );
     item.insert(
         "taskId".into(),
@@ -206,9 +216,7 @@ pub async fn executing(tasks: &Tasks, request: &Request) -> Result<Response<Body
     }
     let saved = apply(&tasks.ctx, &record.task.id, None, |loaded| {
         let current = &loaded.task.task;
-        if current.agent_id != Some(agent.agent.id) {
-            return Err(forbidden());
-        }
+        still_assigned(current, &agent)?;
         let status = step(
             Actor::AssignedAgent,
             current.status,
@@ -217,7 +225,7 @@ pub async fn executing(tasks: &Tasks, request: &Request) -> Result<Response<Body
         let mut task = current.clone();
         task.status = status;
         task.sandbox_id = Some(body.sandbox_id.clone());
-        task.started_at = Some(aicity_tasks::now_string());
+        task.started_at = Some(aicity_domain::timestamps::now());
         Ok(Some(Change::new(task).event(
             EventType::Status,
             json!({ "status": status, "sandboxId": body.sandbox_id }),
@@ -256,9 +264,7 @@ pub async fn progress(tasks: &Tasks, request: &Request) -> Result<Response<Body>
     let body: Progress = json_body(request, MAX_BODY)?;
     let saved = apply(&tasks.ctx, &record.task.id, None, |loaded| {
         let current = &loaded.task.task;
-        if current.agent_id != Some(agent.agent.id) {
-            return Err(forbidden());
-        }
+        still_assigned(current, &agent)?;
         if current.status != TaskStatus::Executing {
             return Err(ApiError::with_message(
                 ErrorCode::InvalidTaskState,
@@ -319,9 +325,7 @@ pub async fn complete(tasks: &Tasks, request: &Request) -> Result<Response<Body>
     let body: Complete = json_body(request, MAX_BODY)?;
     let saved = apply(&tasks.ctx, &record.task.id, None, |loaded| {
         let current = &loaded.task.task;
-        if current.agent_id != Some(agent.agent.id) {
-            return Err(forbidden());
-        }
+        still_assigned(current, &agent)?;
         let status = step(
             Actor::AssignedAgent,
             current.status,
@@ -385,15 +389,13 @@ pub async fn fail(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
     let body: Fail = json_body(request, MAX_BODY)?;
     let saved = apply(&tasks.ctx, &record.task.id, None, |loaded| {
         let current = &loaded.task.task;
-        if current.agent_id != Some(agent.agent.id) {
-            return Err(forbidden());
-        }
+        still_assigned(current, &agent)?;
         let status = step(Actor::AssignedAgent, current.status, TaskEvent::AgentFailed)?;
         let mut task = current.clone();
         task.status = status;
         task.failure_reason = Some(body.reason.into());
         task.error_message = body.error_message.clone();
-        task.completed_at = Some(aicity_tasks::now_string());
+        task.completed_at = Some(aicity_domain::timestamps::now());
         let mut change = Change::new(task)
             .event(EventType::Status, json!({ "status": status }))
             .event(EventType::Error, json!({ "reason": FailureReason::from(body.reason), "message": body.error_message }))

@@ -103,7 +103,7 @@ pub async fn cancel(tasks: &Tasks, request: &Request) -> Result<Response<Body>, 
         let status = transition(current.status, TaskEvent::Cancelled, actor).map_err(refused)?;
         let mut task = current.clone();
         task.status = status;
-        task.completed_at = Some(aicity_tasks::now_string());
+        task.completed_at = Some(aicity_domain::timestamps::now());
         let mut change = Change::new(task)
             .event(EventType::Status, json!({ "status": status }))
             .money(Money::Void);

@@ -6,11 +6,11 @@ use aicity_domain::money::Cents;
 use aicity_domain::task::TaskStatus;
 use aicity_domain::task::model::{EventType, SubmitTask, Task};
 use aicity_domain::task::routing::{Ineligible, could_take};
+use aicity_domain::timestamps;
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::auth::{self, Caller};
 use aicity_http::idempotency::idempotent;
 use aicity_http::{created, json_body};
-use aicity_store::probe::now_rfc3339;
 use aicity_store::transact::Transaction;
 use aicity_store::{StoreError, agents, tasks as task_store, vault};
 use aicity_tasks::messages;
@@ -102,8 +102,8 @@ async fn submit_checked(
         error_message: None,
         quality_reasons: Vec::new(),
         routing_attempts: 0,
-        created_at: now_rfc3339(now),
-        updated_at: now_rfc3339(now),
+        created_at: timestamps::format(now),
+        updated_at: timestamps::format(now),
         completed_at: None,
         assigned_at: None,
         started_at: None,

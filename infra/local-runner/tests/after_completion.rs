@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aicity_domain::task::timing::parse_time;
+use aicity_domain::timestamps;
 use aicity_store::vault::{self, HoldStatus};
 use aicity_tasks::settlement::{Settled, settle};
 use common::world::{Auth, Party, World, good_review, template};
@@ -48,7 +48,7 @@ async fn complete_one(world: &World, buyer: &Party, key: &str) -> (String, time:
         .await;
     (
         id,
-        parse_time(done["completedAt"].as_str().unwrap()).unwrap(),
+        timestamps::parse(done["completedAt"].as_str().unwrap()).unwrap(),
     )
 }
 
@@ -99,7 +99,7 @@ async fn a_thumbs_down_refunds_until_exactly_ten_minutes_after_completion() {
     let done = world
         .wait_status(&id, Auth::Bearer(&buyer.token), "completed")
         .await;
-    let at = parse_time(done["completedAt"].as_str().unwrap()).unwrap();
+    let at = timestamps::parse(done["completedAt"].as_str().unwrap()).unwrap();
     parts.knobs.tasks_clock.pin(at + Duration::from_secs(600));
     let (status, body) = feedback(&world, &buyer, &id, "down").await;
     assert_eq!(

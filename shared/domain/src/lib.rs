@@ -7,6 +7,7 @@ pub mod identity;
 pub mod ids;
 pub mod money;
 pub mod task;
+pub mod timestamps;
 pub mod validate;
 pub mod vault;
 

@@ -65,10 +65,6 @@ fn bearer(request: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn store_failure(err: StoreError) -> ApiError {
-    ApiError::from(err)
-}
-
 /// Counts one request for `subject`; over the limit is `RATE_LIMITED` with the
 /// seconds to wait in `Retry-After`.
 pub async fn rate_limit(ctx: &Context, subject: &str, limit: u32) -> Result<(), ApiError> {
@@ -81,7 +77,7 @@ pub async fn rate_limit(ctx: &Context, subject: &str, limit: u32) -> Result<(), 
         OffsetDateTime::now_utc(),
     )
     .await
-    .map_err(store_failure)?;
+    .map_err(ApiError::from)?;
     match decision {
         RateDecision::Allowed { .. } => Ok(()),
         RateDecision::Limited { retry_after } => Err(ApiError::with_message(
@@ -100,7 +96,7 @@ pub async fn agent(ctx: &Context, request: &Request) -> Result<AgentRecord, ApiE
     let record = match agents::by_api_key(ctx.db(), &ctx.table, &key_hash).await {
         Ok(record) => record,
         Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
-        Err(err) => return Err(store_failure(err)),
+        Err(err) => return Err(err.into()),
     };
     match record.agent.status {
         AgentStatus::Active => {}
@@ -124,7 +120,7 @@ pub async fn owner(ctx: &Context, request: &Request) -> Result<OwnerCaller, ApiE
     let session =
         match sessions::lookup(ctx.db(), &ctx.table, &token_hash, OffsetDateTime::now_utc())
             .await
-            .map_err(store_failure)?
+            .map_err(ApiError::from)?
         {
             SessionLookup::Valid(session) => session,
             SessionLookup::Expired => return Err(ApiError::new(ErrorCode::SessionExpired)),
@@ -133,7 +129,7 @@ pub async fn owner(ctx: &Context, request: &Request) -> Result<OwnerCaller, ApiE
     let owner = match owners::get(ctx.db(), &ctx.table, &session.owner_id).await {
         Ok(record) => record.owner,
         Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::OwnerNotFound)),
-        Err(err) => return Err(store_failure(err)),
+        Err(err) => return Err(err.into()),
     };
     if owner.status == OwnerStatus::Suspended {
         return Err(ApiError::new(ErrorCode::OwnerSuspended));

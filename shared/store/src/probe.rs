@@ -2,12 +2,12 @@
 //! consumer, proving the HTTP → DynamoDB → SQS → consumer → DynamoDB path end to end.
 
 use aicity_domain::ids::ProbeId;
+use aicity_domain::timestamps;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::item::Stored;
 use crate::transact::Transaction;
@@ -61,17 +61,13 @@ pub struct CanarySummary {
     pub last_received_at: String,
 }
 
-pub fn now_rfc3339(now: OffsetDateTime) -> String {
-    now.format(&Rfc3339).unwrap_or_default()
-}
-
 impl Probe {
     pub fn new(source: ProbeSource, now: OffsetDateTime) -> Self {
         Self {
             probe_id: ProbeId::new(),
             status: ProbeStatus::Sent,
             source,
-            sent_at: now_rfc3339(now),
+            sent_at: timestamps::format(now),
             received_at: None,
         }
     }
@@ -125,7 +121,7 @@ pub async fn record_received(
     id: &ProbeId,
     now: OffsetDateTime,
 ) -> Result<Recorded, StoreError> {
-    let received_at = now_rfc3339(now);
+    let received_at = timestamps::format(now);
     let transition = Transition::new(
         Key::probe(id),
         ProbeStatus::Sent.as_str(),

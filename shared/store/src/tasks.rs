@@ -18,10 +18,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::item::Stored;
-use crate::probe::now_rfc3339;
 use crate::schema::{GSI1, GSI2};
 use crate::vault::Labeled;
 use crate::{Key, StoreError};
+use aicity_domain::timestamps;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,7 +120,7 @@ fn event_items(
                 seq,
                 kind,
                 data,
-                at: now_rfc3339(now),
+                at: timestamps::format(now),
             };
             let put = Put::builder()
                 .table_name(table)
@@ -172,7 +172,7 @@ pub fn save_items(
     events: Vec<(EventType, Value)>,
     now: OffsetDateTime,
 ) -> Result<(Vec<Labeled>, TaskRecord), StoreError> {
-    after.updated_at = now_rfc3339(now);
+    after.updated_at = timestamps::format(now);
     let first_seq = before.last_event_seq + 1;
     let record = TaskRecord {
         last_event_seq: before.last_event_seq + events.len() as u64,

@@ -19,7 +19,6 @@ pub const MAX_ITEMS: usize = 100;
 pub struct Transaction {
     labels: Vec<String>,
     items: Vec<TransactWriteItem>,
-    token: Option<String>,
 }
 
 impl Transaction {
@@ -45,21 +44,6 @@ impl Transaction {
         self
     }
 
-    /// Makes a retried commit idempotent for 10 minutes (DynamoDB's
-    /// `ClientRequestToken`): a retry after a timeout cannot apply twice.
-    pub fn idempotency_token(&mut self, token: impl Into<String>) -> &mut Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// Writes every item or none.
     pub async fn commit(self, client: &Client) -> Result<(), StoreError> {
         if self.items.is_empty() {
@@ -74,7 +58,6 @@ impl Transaction {
         let result = client
             .transact_write_items()
             .set_transact_items(Some(self.items))
-            .set_client_request_token(self.token)
             .send()
             .await;
         match result {

@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::item::Stored;
-use crate::probe::now_rfc3339;
 use crate::transact::Transaction;
 use crate::transition::Transition;
 use crate::{Key, StoreError};
+use aicity_domain::timestamps;
 
 pub type Labeled = (String, TransactWriteItem);
 type Item = HashMap<String, AttributeValue>;
@@ -228,7 +228,10 @@ pub fn transfer_items(
         }
         let mut sets = vec!["#updatedAt = :now".to_owned()];
         names.insert("#updatedAt".to_owned(), "updatedAt".to_owned());
-        values.insert(":now".to_owned(), AttributeValue::S(now_rfc3339(now)));
+        values.insert(
+            ":now".to_owned(),
+            AttributeValue::S(timestamps::format(now)),
+        );
         for (i, (attribute, value)) in change.identity.iter().enumerate() {
             names.insert(format!("#i{i}"), (*attribute).to_owned());
             values.insert(format!(":i{i}"), value.clone());
@@ -257,7 +260,7 @@ pub fn transfer_items(
                 .build(),
         ));
     }
-    let created_at = now_rfc3339(now);
+    let created_at = timestamps::format(now);
     for t in transfers {
         let id = ulid::Ulid::generate().to_string();
         for (account, other, sign) in [(&t.from, &t.to, -1), (&t.to, &t.from, 1)] {
@@ -583,8 +586,8 @@ pub fn hold_items(
         charged: Cents::ZERO,
         earning: Cents::ZERO,
         fee: Cents::ZERO,
-        created_at: now_rfc3339(now),
-        updated_at: now_rfc3339(now),
+        created_at: timestamps::format(now),
+        updated_at: timestamps::format(now),
     };
     items.push(put_new(
         table,
@@ -604,7 +607,7 @@ fn hold_transition(
     now: OffsetDateTime,
 ) -> Result<Labeled, StoreError> {
     let mut transition = Transition::new(hold_key(task), from.as_str(), to.as_str())
-        .set("updatedAt", AttributeValue::S(now_rfc3339(now)));
+        .set("updatedAt", AttributeValue::S(timestamps::format(now)));
     for (attribute, value) in set {
         transition = transition.set(attribute, value);
     }

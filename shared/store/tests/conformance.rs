@@ -266,7 +266,7 @@ async fn a_redelivered_probe_is_recorded_once() {
     assert_eq!(stored.status, ProbeStatus::Received);
     assert_eq!(
         stored.received_at,
-        Some(probe::now_rfc3339(now)),
+        Some(aicity_domain::timestamps::format(now)),
         "first delivery's time kept"
     );
     let summary = probe::summary(db, &table).await.unwrap().unwrap();

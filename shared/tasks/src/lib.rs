@@ -15,8 +15,4 @@ pub mod settlement;
 
 pub use change::{Change, apply};
 
-/// Now, as every timestamp of a task is written.
-pub fn now_string() -> String {
-    aicity_store::probe::now_rfc3339(time::OffsetDateTime::now_utc())
-}
 pub use messages::TaskMessage;

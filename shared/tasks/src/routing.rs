@@ -28,10 +28,6 @@ pub enum Routed {
     GaveUp,
 }
 
-fn transition_or_none(from: TaskStatus, event: TaskEvent) -> Option<TaskStatus> {
-    transition(from, event, Actor::Platform).ok()
-}
-
 pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result<Routed, ApiError> {
     // Claim: submitted (unassigned) → routing. Already routing: a retry, carry on.
     let claimed = apply(ctx, task_id, None, |loaded| {
@@ -87,14 +83,15 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
             ) else {
                 return Ok(None);
             };
-            let Some(status) = transition_or_none(task.status, TaskEvent::AgentAssigned) else {
+            let Ok(status) = transition(task.status, TaskEvent::AgentAssigned, Actor::Platform)
+            else {
                 return Ok(None);
             };
             let mut next = task.clone();
             next.status = status;
             next.agent_id = Some(record.agent.id);
             next.agreed_price = Some(price);
-            next.assigned_at = Some(crate::now_string());
+            next.assigned_at = Some(aicity_domain::timestamps::now());
             let mut agent = record.agent.clone();
             outcomes::assigned(&mut agent);
             Ok(Some(
@@ -116,8 +113,7 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
     }
 
     // Nobody could take it now: count the attempt, or give up.
-    let mut outcome = Routed::Nothing;
-    apply(ctx, task_id, None, |loaded| {
+    let record = apply(ctx, task_id, None, |loaded| {
         let task = &loaded.task.task;
         if task.status != TaskStatus::Routing || task.agent_id.is_some() {
             return Ok(None);
@@ -133,7 +129,7 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
         next.status = status;
         next.failure_reason = Some(FailureReason::NoAgentsAvailable);
         next.error_message = Some("No eligible agent took the task".into());
-        next.completed_at = Some(crate::now_string());
+        next.completed_at = Some(aicity_domain::timestamps::now());
         Ok(Some(
             Change::new(next)
                 .event(EventType::Status, json!({ "status": status }))
@@ -144,18 +140,15 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
                 .money(Money::Void),
         ))
     })
-    .await
-    .map(|record| {
-        outcome = match record.task.status {
-            TaskStatus::Routing => Routed::Retry {
-                attempts: record.task.routing_attempts,
-            },
-            TaskStatus::Failed => Routed::GaveUp,
-            _ => record
-                .task
-                .agent_id
-                .map_or(Routed::Nothing, Routed::Assigned),
-        };
-    })?;
-    Ok(outcome)
+    .await?;
+    Ok(match record.task.status {
+        TaskStatus::Routing => Routed::Retry {
+            attempts: record.task.routing_attempts,
+        },
+        TaskStatus::Failed => Routed::GaveUp,
+        _ => record
+            .task
+            .agent_id
+            .map_or(Routed::Nothing, Routed::Assigned),
+    })
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use aicity_domain::ApiError;
 use aicity_domain::ids::TaskId;
 use aicity_domain::task::TaskStatus;
-use aicity_domain::task::timing::{Clock, parse_time};
+use aicity_domain::task::timing::Clock;
+use aicity_domain::timestamps;
 use aicity_http::Context;
 use aicity_store::vault::HoldStatus;
 use time::OffsetDateTime;
@@ -46,7 +47,7 @@ pub async fn settle(
         let completed = task
             .completed_at
             .as_deref()
-            .and_then(parse_time)
+            .and_then(timestamps::parse)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let opens = completed + window;
         if now < opens {
@@ -56,7 +57,7 @@ pub async fn settle(
         }
         *cell.lock().expect("lock") = Settled::Paid;
         let mut next = task.clone();
-        next.settled_at = Some(crate::now_string());
+        next.settled_at = Some(aicity_domain::timestamps::now());
         Ok(Some(Change::new(next).money(Money::Release)))
     })
     .await?;
