@@ -12,8 +12,9 @@ use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::Context;
 use aicity_quality::QualityGate;
-use aicity_store::{StoreError, tasks as task_store};
+use aicity_store::{StoreError, faults, tasks as task_store};
 use aicity_tasks::change::{Change, Money, apply};
+use aicity_tasks::quality_stage::{self, GateErrored};
 use aicity_tasks::{TaskMessage, outcomes};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::json;
@@ -22,6 +23,8 @@ pub struct Quality {
     pub ctx: Context,
     pub gate: Box<dyn QualityGate>,
     pub pass_mark: u8,
+    /// Gate errors a task may see before it fails with `quality_unavailable`.
+    pub max_attempts: u32,
     /// Where completed tasks go to be paid after the refund window (a delayed queue).
     pub settlement: Option<(aws_sdk_sqs::Client, String)>,
 }
@@ -32,8 +35,14 @@ pub async fn handle(quality: &Quality, batch: SqsEvent) -> SqsBatchResponse {
         let body = message.body.as_deref().unwrap_or_default();
         let done = match serde_json::from_str::<TaskMessage>(body) {
             Ok(TaskMessage { task_id }) => match assess(quality, &task_id).await {
+                // Died after writing, before reporting the message done: redelivered.
+                Ok(())
+                    if faults::fires(&quality.ctx.table, faults::point::CONSUMER_AFTER_WRITE) =>
+                {
+                    false
+                }
                 Ok(()) => true,
-                Err(err) if err.http_status() < 500 => {
+                Err(err) if !err.is_retryable() => {
                     tracing::warn!(task_id = %task_id, code = %err.code, "quality check refused; dropping the message");
                     true
                 }
@@ -56,6 +65,19 @@ pub async fn handle(quality: &Quality, batch: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+/// `QUALITY_MAX_ATTEMPTS` (default 5).
+pub fn max_attempts_from_env() -> Result<u32, aicity_store::config::MissingEnv> {
+    match std::env::var("QUALITY_MAX_ATTEMPTS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or(aicity_store::config::MissingEnv("QUALITY_MAX_ATTEMPTS")),
+        _ => Ok(quality_stage::DEFAULT_MAX_ATTEMPTS),
+    }
+}
+
 /// Scores one task and records the outcome, once.
 pub async fn assess(quality: &Quality, task_id: &TaskId) -> Result<(), ApiError> {
     let ctx = &quality.ctx;
@@ -68,15 +90,25 @@ pub async fn assess(quality: &Quality, task_id: &TaskId) -> Result<(), ApiError>
         return Ok(()); // decided already: a redelivery
     }
     let output = record.task.output.clone().unwrap_or_default();
-    let verdict = quality.gate.assess(&record.task, &output).await.map_err(|err| {
-        tracing::error!(task_id = %task_id, error = %err, gate = quality.gate.name(), "quality gate unavailable");
-        ApiError::new(ErrorCode::ServiceUnavailable)
-    })?;
+    let verdict = match quality.gate.assess(&record.task, &output).await {
+        Ok(verdict) => verdict,
+        Err(err) => {
+            tracing::error!(task_id = %task_id, error = %err, gate = quality.gate.name(), "quality gate unavailable");
+            return match quality_stage::gate_errored(ctx, task_id, quality.max_attempts).await? {
+                // Counted: leave the message for another try.
+                GateErrored::Retry { .. } => Err(ApiError::new(ErrorCode::ServiceUnavailable)),
+                GateErrored::GaveUp | GateErrored::Decided => Ok(()),
+            };
+        }
+    };
     let decided = apply(ctx, task_id, None, |loaded| {
         decide(loaded, &verdict, quality.pass_mark)
     })
     .await?;
     if decided.task.status == TaskStatus::Completed {
+        if faults::fires(&ctx.table, faults::point::AFTER_COMMIT_BEFORE_SEND) {
+            return Err(ApiError::internal());
+        }
         if let Some((sqs, url)) = &quality.settlement {
             // A lost send is re-driven by the sweeper's settlement watch.
             aicity_tasks::messages::send(sqs, url, *task_id).await;
@@ -100,7 +132,7 @@ fn decide(
     };
     let mut next = task.clone();
     next.quality_score = Some(verdict.score);
-    next.quality_reasons = verdict.reasons.clone();
+    next.quality_reasons = verdict.bounded_reasons();
     next.completed_at = Some(aicity_domain::timestamps::now());
     let mut stats: Agent = agent.agent.clone();
     if verdict.passes(pass_mark) {
@@ -139,7 +171,7 @@ fn decide(
                 .event(EventType::Status, json!({ "status": status }))
                 .event(
                     EventType::Error,
-                    json!({ "reason": FailureReason::QualityGate, "qualityScore": verdict.score, "reasons": verdict.reasons }),
+                    json!({ "reason": FailureReason::QualityGate, "qualityScore": verdict.score, "reasons": verdict.bounded_reasons() }),
                 )
                 .agent(stats)
                 .money(Money::Void),

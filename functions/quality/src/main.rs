@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ctx,
         gate: aicity_quality::from_env()?,
         pass_mark: aicity_quality::pass_mark_from_env()?,
+        max_attempts: quality::max_attempts_from_env()?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, lambda_runtime::Error>(quality::handle(&quality, event.payload).await)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aicity_http::Context;
 use aicity_store::config::{MissingEnv, env_var};
+use aicity_store::faults;
 use aicity_tasks::TaskMessage;
 use aicity_tasks::routing::{Routed, route};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -85,12 +86,13 @@ async fn process(router: &Router, message: &SqsMessage) -> bool {
             }
             false
         }
+        Ok(_) if faults::fires(&router.ctx.table, faults::point::CONSUMER_AFTER_WRITE) => false,
         Ok(outcome) => {
             tracing::info!(task_id = %task_id, ?outcome, "routed");
             true
         }
         // A task that does not exist will never route: drop the message.
-        Err(err) if err.http_status() < 500 => {
+        Err(err) if !err.is_retryable() => {
             tracing::warn!(task_id = %task_id, code = %err.code, "routing refused; dropping the message");
             true
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aicity_domain::task::timing::Clock;
 use aicity_http::Context;
+use aicity_store::faults;
 use aicity_tasks::TaskMessage;
 use aicity_tasks::settlement::{Settled, settle};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -60,11 +61,12 @@ async fn process(settlement: &Settlement, message: &SqsMessage) -> bool {
             }
             false
         }
+        Ok(_) if faults::fires(&settlement.ctx.table, faults::point::CONSUMER_AFTER_WRITE) => false,
         Ok(outcome) => {
             tracing::info!(task_id = %task_id, ?outcome, "settlement");
             true
         }
-        Err(err) if err.http_status() < 500 => {
+        Err(err) if !err.is_retryable() => {
             tracing::warn!(task_id = %task_id, code = %err.code, "nothing to settle; dropping the message");
             true
         }

@@ -6,7 +6,10 @@
 //! - waiting for routing too long (the message was lost): send it again;
 //! - assigned but not started too long: take it back from the agent and route again;
 //! - executing past the deadline: fail it (`timeout`) and release the hold;
-//! - in quality check too long (the message was lost): send it again;
+//! - in quality check too long (the message was lost): send it again; past the stage's
+//!   maximum age (a gate that keeps failing): fail it, the hold voided;
+//! - card charges recorded but never credited (a crash, a failed write, a payment
+//!   still processing): charge again under the same key or ask, and credit once;
 //! - completed and not paid well after the refund window: settle it now;
 //! - sandboxes of finished tasks, or older than their maximum age: destroy them.
 
@@ -25,7 +28,9 @@ use aicity_store::StoreError;
 use aicity_store::tasks::{self as task_store, SANDBOX_WATCH, TaskRecord};
 use aicity_tasks::change::{Change, Money, apply};
 use aicity_tasks::settlement::{Settled, settle};
-use aicity_tasks::{messages, outcomes};
+use aicity_tasks::{messages, outcomes, quality_stage};
+use aicity_vault::PaymentProvider;
+use aicity_vault::service::{self, Reconciled};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::json;
@@ -37,6 +42,11 @@ pub struct Deadlines {
     pub start: Duration,
     pub execution: Duration,
     pub quality: Duration,
+    /// The longest a task may stay in quality check, whatever the gate does.
+    pub quality_max_age: Duration,
+    /// How old an uncredited payment intent must be before reconciliation takes it
+    /// (younger ones may still be finishing in their own request).
+    pub payment_grace: Duration,
     /// After the refund window.
     pub settlement_grace: Duration,
     /// Sandboxes of finished tasks are kept this long (the agent may still clean up).
@@ -53,6 +63,8 @@ impl Default for Deadlines {
             start: Duration::from_secs(900),
             execution: Duration::from_secs(1_800),
             quality: Duration::from_secs(900),
+            quality_max_age: Duration::from_secs(3_600),
+            payment_grace: Duration::from_secs(120),
             settlement_grace: Duration::from_secs(300),
             sandbox_grace: Duration::from_secs(300),
             sandbox_max_age: Duration::from_secs(3_600),
@@ -66,6 +78,7 @@ pub struct Sweeper {
     pub routing_queue_url: String,
     pub quality_queue_url: String,
     pub sandboxes: Box<dyn SandboxProvider>,
+    pub payments: Box<dyn PaymentProvider>,
     pub clock: Arc<dyn Clock>,
     pub refund_window: Duration,
     pub deadlines: Deadlines,
@@ -80,6 +93,8 @@ pub struct Report {
     pub rerouted: usize,
     pub timed_out: usize,
     pub quality_redriven: usize,
+    pub quality_given_up: usize,
+    pub payments: Reconciled,
     pub settled: usize,
     pub sandboxes_destroyed: usize,
 }
@@ -129,11 +144,29 @@ pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
             }
         }
     }
+    let too_old = sweeper.cutoff(d.quality_max_age);
     for record in sweeper.watched(Watch::Quality, d.quality).await? {
-        if messages::send(&sweeper.sqs, &sweeper.quality_queue_url, record.task.id).await {
+        let since =
+            aicity_domain::task::timing::watch(&record.task).map(|(_, at)| at.unix_timestamp());
+        if since.is_some_and(|at| at < too_old) {
+            match quality_stage::give_up(&sweeper.ctx, &record.task.id).await {
+                Ok(true) => report.quality_given_up += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(task_id = %record.task.id, code = %err.code, "quality give-up failed")
+                }
+            }
+        } else if messages::send(&sweeper.sqs, &sweeper.quality_queue_url, record.task.id).await {
             report.quality_redriven += 1;
         }
     }
+    report.payments = service::reconcile(
+        sweeper.ctx.db(),
+        &sweeper.ctx.table,
+        sweeper.payments.as_ref(),
+        sweeper.cutoff(d.payment_grace),
+    )
+    .await?;
     for record in sweeper
         .watched(
             Watch::Settlement,

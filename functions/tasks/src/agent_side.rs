@@ -9,7 +9,7 @@ use aicity_domain::validate::{Validate, check_length, check_range};
 use aicity_domain::{ApiError, ErrorCode, FieldError};
 use aicity_http::auth;
 use aicity_http::{json_body, ok, path_param};
-use aicity_store::{Key, tasks as task_store};
+use aicity_store::{Key, faults, tasks as task_store};
 use aicity_tasks::change::{Change, Money, apply};
 use aicity_tasks::{messages, outcomes};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -295,6 +295,7 @@ impl Validate for Complete {
         if self.output.is_null() {
             errors.push(FieldError::new("output", "is required"));
         }
+        aicity_domain::json_limits::check(errors, "output", &self.output, MAX_OUTPUT_BYTES);
         if serde_json::to_vec(&self.output)
             .map(|b| b.len())
             .unwrap_or(usize::MAX)
@@ -341,6 +342,9 @@ pub async fn complete(tasks: &Tasks, request: &Request) -> Result<Response<Body>
         ))
     })
     .await?;
+    if faults::fires(&tasks.ctx.table, faults::point::AFTER_COMMIT_BEFORE_SEND) {
+        return Err(ApiError::internal());
+    }
     messages::send(&tasks.sqs, &tasks.quality_queue_url, saved.task.id).await;
     ok(saved.task)
 }

@@ -12,7 +12,7 @@ use aicity_http::auth::{self, Caller};
 use aicity_http::idempotency::idempotent;
 use aicity_http::{created, json_body};
 use aicity_store::transact::Transaction;
-use aicity_store::{StoreError, agents, tasks as task_store, vault};
+use aicity_store::{StoreError, agents, faults, tasks as task_store, vault};
 use aicity_tasks::messages;
 use aicity_vault::service::{self, Spending};
 use lambda_http::{Body, Request, Response};
@@ -28,9 +28,18 @@ pub async fn submit(tasks: &Tasks, request: &Request) -> Result<Response<Body>, 
     let ctx = &tasks.ctx;
     let caller = auth::caller(ctx, request).await?;
     let scope = format!("{}:tasks", caller.owner_id());
-    idempotent(ctx, request, &scope, || async {
+    idempotent(ctx, request, &scope, |operation| async {
         let body: SubmitTask = json_body(request, MAX_BODY)?;
-        submit_checked(tasks, &caller, body).await
+        // Under an Idempotency-Key the task id is the key's operation id: a try after a
+        // crash that had committed finds that task instead of holding the budget twice.
+        let keyed = operation.and_then(|op| ulid::Ulid::from_string(&op).ok());
+        if let Some(id) = keyed.map(TaskId::from_ulid) {
+            if let Some(existing) = earlier_try(tasks, &caller, &id).await? {
+                return created(existing);
+            }
+        }
+        let id = keyed.map_or_else(TaskId::new, TaskId::from_ulid);
+        submit_checked(tasks, &caller, body, id).await
     })
     .await
 }
@@ -39,6 +48,7 @@ async fn submit_checked(
     tasks: &Tasks,
     caller: &Caller,
     body: SubmitTask,
+    id: TaskId,
 ) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let owner = caller.owner_id();
@@ -67,13 +77,11 @@ async fn submit_checked(
         None => check_someone_could(tasks, body.task_type, budget, owner).await?,
     }
 
-    let id = TaskId::new();
     service::auto_top_up_before_hold(
         ctx.db(),
         &ctx.table,
         tasks.payments.as_ref(),
         &owner,
-        &id,
         budget,
     )
     .await?;
@@ -102,6 +110,7 @@ async fn submit_checked(
         error_message: None,
         quality_reasons: Vec::new(),
         routing_attempts: 0,
+        quality_attempts: 0,
         created_at: timestamps::format(now),
         updated_at: timestamps::format(now),
         completed_at: None,
@@ -126,13 +135,43 @@ async fn submit_checked(
     let mut transaction = Transaction::new();
     transaction.extend(task_items).extend(hold_items);
     if let Err(err) = transaction.commit(ctx.db()).await {
+        if err.failed_labels().contains(&"task") {
+            // An earlier try of this operation committed meanwhile.
+            if let Some(existing) = earlier_try(tasks, caller, &id).await? {
+                return created(existing);
+            }
+        }
         return Err(service::api_error(
             vault::explain(err, &transfers),
             Spending::TaskHold,
         ));
     }
+    if faults::fires(&ctx.table, faults::point::AFTER_COMMIT_BEFORE_SEND) {
+        return Err(ApiError::internal());
+    }
     messages::send(&tasks.sqs, &tasks.routing_queue_url, id).await;
     created(record.task)
+}
+
+/// The task an earlier try of the same operation created, if any (re-sent to routing,
+/// in case that try died before sending it: routing it twice changes nothing twice).
+async fn earlier_try(
+    tasks: &Tasks,
+    caller: &Caller,
+    id: &TaskId,
+) -> Result<Option<Task>, ApiError> {
+    let ctx = &tasks.ctx;
+    match task_store::get(ctx.db(), &ctx.table, id).await {
+        Ok(record) if record.task.caller_owner_id == caller.owner_id() => {
+            if record.task.status == TaskStatus::Submitted && record.task.agent_id.is_none() {
+                messages::send(&tasks.sqs, &tasks.routing_queue_url, *id).await;
+            }
+            Ok(Some(record.task))
+        }
+        Ok(_) => Err(ApiError::internal()),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn check_direct_hire(

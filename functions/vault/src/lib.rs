@@ -5,8 +5,8 @@
 //! - `PUT  /api/v1/vault/pool/auto-top-up` (owner): the reload rule
 //! - `GET  /api/v1/vault/transactions` (owner): the pool's ledger entries, newest first
 //! - `GET  /api/v1/vault/wallet` (agent): its earnings and escrow
-//! - `POST /api/v1/vault/wallets/{agentId}/allocate` (owner): pool → own agent
-//! - `POST /api/v1/vault/transfers` (owner): between two of its agents
+//! - `POST /api/v1/vault/wallets/{agentId}/allocate` (owner, `Idempotency-Key`): pool → own agent
+//! - `POST /api/v1/vault/transfers` (owner, `Idempotency-Key`): between two of its agents
 
 use aicity_domain::identity::AgentStatus;
 use aicity_domain::ids::AgentId;
@@ -60,7 +60,7 @@ async fn top_up(vault: &Vault, request: &Request) -> Result<Response<Body>, ApiE
     let ctx = &vault.ctx;
     let owner = auth::owner(ctx, request).await?;
     let scope = format!("{}:top-up", owner.owner.id);
-    idempotent(ctx, request, &scope, || async {
+    idempotent(ctx, request, &scope, |_operation| async {
         let body: TopUpRequest = json_body(request, MAX_BODY)?;
         // With an Idempotency-Key the provider sees the same key on a retry; without
         // one every request is a new charge.
@@ -219,13 +219,28 @@ fn must_be_active(record: &AgentRecord) -> Result<(), ApiError> {
     }
 }
 
+/// `Idempotency-Key` works here as on top-ups: a client that retries after a timeout
+/// moves the money once.
 async fn allocate(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let owner = auth::owner(ctx, request).await?;
+    let scope = format!("{}:allocate", owner.owner.id);
+    idempotent(ctx, request, &scope, |operation| {
+        allocate_once(ctx, &owner, request, operation)
+    })
+    .await
+}
+
+async fn allocate_once(
+    ctx: &Context,
+    owner: &OwnerCaller,
+    request: &Request,
+    operation: Option<String>,
+) -> Result<Response<Body>, ApiError> {
     let agent_id: AgentId = path_param(request, "agentId")?
         .parse()
         .map_err(|_| ApiError::with_message(ErrorCode::AgentNotFound, "No such agent"))?;
     let body: Amount = json_body(request, MAX_BODY)?;
-    let record = own_agent(ctx, &owner, &agent_id).await?;
+    let record = own_agent(ctx, owner, &agent_id).await?;
     must_be_active(&record)?;
     service::allocate(
         ctx.db(),
@@ -233,6 +248,7 @@ async fn allocate(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
         &owner.owner.id,
         &agent_id,
         Cents(body.amount),
+        operation.as_deref(),
     )
     .await?;
     ok(json!({
@@ -243,6 +259,19 @@ async fn allocate(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
 
 async fn transfer(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let owner = auth::owner(ctx, request).await?;
+    let scope = format!("{}:transfer", owner.owner.id);
+    idempotent(ctx, request, &scope, |operation| {
+        transfer_once(ctx, &owner, request, operation)
+    })
+    .await
+}
+
+async fn transfer_once(
+    ctx: &Context,
+    owner: &OwnerCaller,
+    request: &Request,
+    operation: Option<String>,
+) -> Result<Response<Body>, ApiError> {
     let body: TransferBody = json_body(request, MAX_BODY)?;
     if body.from_agent_id == body.to_agent_id {
         return Err(ApiError::with_message(
@@ -250,8 +279,8 @@ async fn transfer(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
             "Source and destination must be different agents",
         ));
     }
-    own_agent(ctx, &owner, &body.from_agent_id).await?;
-    let destination = own_agent(ctx, &owner, &body.to_agent_id).await?;
+    own_agent(ctx, owner, &body.from_agent_id).await?;
+    let destination = own_agent(ctx, owner, &body.to_agent_id).await?;
     must_be_active(&destination)?;
     service::transfer(
         ctx.db(),
@@ -259,6 +288,7 @@ async fn transfer(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
         &body.from_agent_id,
         &body.to_agent_id,
         Cents(body.amount),
+        operation.as_deref(),
     )
     .await?;
     ok(json!({

@@ -88,6 +88,12 @@ impl ApiError {
     pub fn http_status(&self) -> u16 {
         self.code.http_status()
     }
+
+    /// Whether the same request may succeed later: trouble on our side (5xx, which
+    /// includes contention) or a rate limit. Anything else is an answer, not a fault.
+    pub fn is_retryable(&self) -> bool {
+        self.http_status() >= 500 || self.http_status() == 429
+    }
 }
 
 impl From<ErrorCode> for ApiError {
@@ -112,6 +118,15 @@ mod tests {
         let err = ApiError::with_message(ErrorCode::InvalidTaskState, "task is completed");
         assert_eq!(err.message, "task is completed");
         assert_eq!(err.http_status(), 409);
+    }
+
+    #[test]
+    fn only_server_errors_and_rate_limits_are_retryable() {
+        assert!(ApiError::new(ErrorCode::ServiceUnavailable).is_retryable());
+        assert!(ApiError::internal().is_retryable());
+        assert!(ApiError::new(ErrorCode::RateLimited).is_retryable());
+        assert!(!ApiError::new(ErrorCode::InvalidTaskState).is_retryable());
+        assert!(!ApiError::new(ErrorCode::TaskNotFound).is_retryable());
     }
 
     #[test]

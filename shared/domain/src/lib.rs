@@ -5,6 +5,7 @@ pub mod error;
 pub mod error_code;
 pub mod identity;
 pub mod ids;
+pub mod json_limits;
 pub mod money;
 pub mod task;
 pub mod timestamps;

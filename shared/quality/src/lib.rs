@@ -33,6 +33,17 @@ pub trait QualityGate: Send + Sync {
     fn assess<'a>(&'a self, task: &'a Task, output: &'a Value) -> GateFuture<'a>;
 }
 
+/// A shared gate is a gate (tests and callers that keep a handle on theirs).
+impl<G: QualityGate + ?Sized> QualityGate for std::sync::Arc<G> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn assess<'a>(&'a self, task: &'a Task, output: &'a Value) -> GateFuture<'a> {
+        (**self).assess(task, output)
+    }
+}
+
 /// The rule-based gate.
 pub struct RuleBasedGate;
 

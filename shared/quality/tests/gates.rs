@@ -44,6 +44,7 @@ fn task() -> Task {
         error_message: None,
         quality_reasons: vec![],
         routing_attempts: 0,
+        quality_attempts: 0,
         created_at: "t".into(),
         updated_at: "t".into(),
         completed_at: None,

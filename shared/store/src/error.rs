@@ -30,6 +30,10 @@ pub enum StoreError {
     /// A TransactWriteItems was cancelled; nothing was written. Names each failed item.
     #[error("transaction cancelled: {failed:?}")]
     TransactionCancelled { failed: Vec<FailedItem> },
+    /// The write kept losing to concurrent writers (after retries): nothing was
+    /// written, and trying again later will do.
+    #[error("contention: concurrent writers kept winning")]
+    Contention,
     /// A request the caller built is invalid before it reaches DynamoDB.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -55,12 +59,15 @@ impl StoreError {
         }
     }
 
-    /// The failed item labels of a cancelled transaction (empty otherwise).
+    /// The labels of the items whose conditions said no in a cancelled transaction
+    /// (empty otherwise); items that only met a concurrent writer are not among them.
     pub fn failed_labels(&self) -> Vec<&str> {
         match self {
-            StoreError::TransactionCancelled { failed } => {
-                failed.iter().map(|f| f.label.as_str()).collect()
-            }
+            StoreError::TransactionCancelled { failed } => failed
+                .iter()
+                .filter(|f| !crate::transact::is_contention(&f.code))
+                .map(|f| f.label.as_str())
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -92,6 +99,7 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %err, "store request failed");
                 ApiError::internal()
             }
+            StoreError::Contention => ApiError::new(ErrorCode::ServiceUnavailable),
             StoreError::Aws(_) => {
                 tracing::error!(error = %err, "AWS call failed");
                 ApiError::new(ErrorCode::ServiceUnavailable)

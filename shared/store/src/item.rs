@@ -82,6 +82,45 @@ impl<T: Serialize> Stored<T> {
     }
 }
 
+/// DynamoDB's item limit is 400 KB; we stay a little under it so an estimate off by a
+/// few bytes can never reach DynamoDB as a `ValidationException`.
+pub const MAX_ITEM_BYTES: usize = 400_000;
+
+/// The size DynamoDB counts for an item: each attribute's name plus its value (strings
+/// by UTF-8 length, numbers by significant digits, 3 bytes per list or map plus a byte
+/// per element and each map key).
+pub fn stored_size(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match value {
+        A::S(s) => s.len(),
+        A::N(n) => {
+            let digits = n.split(['e', 'E']).next().unwrap_or(n);
+            let digits: String = digits.chars().filter(|c| c.is_ascii_digit()).collect();
+            digits.trim_matches('0').len().max(1).div_ceil(2) + 1
+        }
+        A::B(b) => b.as_ref().len(),
+        A::Bool(_) | A::Null(_) => 1,
+        A::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        A::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| k.len() + 1 + value_size(v))
+                .sum::<usize>()
+        }
+        A::Ss(set) | A::Ns(set) => set.iter().map(String::len).sum(),
+        A::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
 /// Reads one item's domain value, strongly consistent (decisions are made on what is
 /// read); `NotFound` when there is none.
 pub async fn get<T: serde::de::DeserializeOwned>(

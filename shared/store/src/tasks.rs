@@ -29,6 +29,10 @@ pub struct TaskRecord {
     #[serde(flatten)]
     pub task: Task,
     pub last_event_seq: u64,
+    /// Bumped by every write, events or not: a writer that read an older version
+    /// loses (settlement, feedback and disputes cannot overwrite each other).
+    #[serde(default)]
+    pub version: u64,
 }
 
 fn invalid(err: impl std::fmt::Display) -> StoreError {
@@ -101,7 +105,17 @@ fn task_item(record: &TaskRecord) -> Result<HashMap<String, AttributeValue>, Sto
             watch_sort(since.unix_timestamp(), &task.id.to_string()),
         );
     }
-    stored.to_item()
+    let item = stored.to_item()?;
+    // The input and output limits keep every task under this (see MAX_INPUT_BYTES);
+    // should one ever not, say so plainly instead of sending DynamoDB a write it refuses.
+    let size = crate::item::stored_size(&item);
+    if size > crate::item::MAX_ITEM_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "task {} would be {size} bytes stored",
+            task.id
+        )));
+    }
+    Ok(item)
 }
 
 fn event_items(
@@ -147,6 +161,7 @@ pub fn create_items(
 ) -> Result<(Vec<Labeled>, TaskRecord), StoreError> {
     let record = TaskRecord {
         last_event_seq: events.len() as u64,
+        version: 1,
         task,
     };
     let put = Put::builder()
@@ -176,18 +191,34 @@ pub fn save_items(
     let first_seq = before.last_event_seq + 1;
     let record = TaskRecord {
         last_event_seq: before.last_event_seq + events.len() as u64,
+        version: before.version + 1,
         task: after,
+    };
+    // Items written before versions existed have none: that absence is version 0.
+    let same_version = if before.version == 0 {
+        "attribute_not_exists(#version)"
+    } else {
+        "#version = :version"
     };
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(task_item(&record)?))
-        .condition_expression("#status = :from AND lastEventSeq = :seq")
+        .condition_expression(format!(
+            "#status = :from AND lastEventSeq = :seq AND {same_version}"
+        ))
         .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#version", "version")
         .expression_attribute_values(
             ":from",
             AttributeValue::S(before.task.status.as_str().into()),
         )
-        .expression_attribute_values(":seq", AttributeValue::N(before.last_event_seq.to_string()))
+        .expression_attribute_values(":seq", AttributeValue::N(before.last_event_seq.to_string()));
+    let put = if before.version == 0 {
+        put
+    } else {
+        put.expression_attribute_values(":version", AttributeValue::N(before.version.to_string()))
+    };
+    let put = put
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .build()
         .map_err(invalid)?;
@@ -276,4 +307,95 @@ pub async fn events(
             .consistent_read(true)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use aicity_domain::identity::Category;
+    use aicity_domain::ids::{AgentId, OwnerId};
+    use aicity_domain::money::Cents;
+    use aicity_domain::task::model::{
+        InputFile, MAX_ERROR_CHARS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_QUALITY_REASON_CHARS,
+        MAX_QUALITY_REASONS, TaskInput,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    /// The largest task the limits allow: 150 KiB of input, 150 KiB of output stored
+    /// (as tiny numbers, the costliest shape), every reason and the error message at
+    /// their longest in 4-byte characters, every optional field set.
+    fn worst_case() -> TaskRecord {
+        let wide = "𝄞";
+        let files = (0..2)
+            .map(|i| InputFile {
+                name: format!("{i}.rs"),
+                content: "x".repeat(MAX_INPUT_BYTES / 2 - 64),
+            })
+            .collect();
+        let input = TaskInput {
+            description: "d".into(),
+            repo: Some("r".into()),
+            code: None,
+            files,
+        };
+        assert!(serde_json::to_vec(&input).unwrap().len() <= MAX_INPUT_BYTES);
+        let output = serde_json::Value::Array(vec![json!(7); (MAX_OUTPUT_BYTES - 3) / 3]);
+        assert!(aicity_domain::json_limits::stored_size(&output) <= MAX_OUTPUT_BYTES);
+        let now = timestamps::now();
+        let agent = AgentId::new();
+        TaskRecord {
+            last_event_seq: 99_999,
+            version: 99_999,
+            task: Task {
+                id: TaskId::new(),
+                task_type: Category::CodeReview,
+                status: TaskStatus::Completed,
+                input,
+                max_budget: Cents(1_000_000),
+                agent_id: Some(agent),
+                caller_owner_id: OwnerId::new(),
+                caller_agent_id: Some(AgentId::new()),
+                parent_task_id: Some(TaskId::new()),
+                direct_hire: true,
+                requested_agent_id: Some(agent),
+                agreed_price: Some(Cents(999_999)),
+                sandbox_id: Some("sbx_".repeat(16)),
+                output: Some(output),
+                quality_score: Some(100),
+                self_reported_score: Some(100),
+                credits_charged: Some(Cents(999_999)),
+                execution_time_ms: Some(u64::MAX),
+                feedback: None,
+                failure_reason: None,
+                error_message: Some(wide.repeat(MAX_ERROR_CHARS)),
+                quality_reasons: vec![wide.repeat(MAX_QUALITY_REASON_CHARS); MAX_QUALITY_REASONS],
+                routing_attempts: u32::MAX,
+                quality_attempts: u32::MAX,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+                completed_at: Some(now.clone()),
+                assigned_at: Some(now.clone()),
+                started_at: Some(now.clone()),
+                settled_at: None,
+                dispute_id: Some(aicity_domain::ids::DisputeId::new()),
+            },
+        }
+    }
+
+    #[test]
+    fn the_largest_task_the_limits_allow_fits_in_one_item() {
+        let record = worst_case();
+        let item = task_item(&record).expect("within the item limit");
+        let size = crate::item::stored_size(&item);
+        assert!(size <= crate::item::MAX_ITEM_BYTES, "{size} bytes");
+        assert!(size > 300_000, "the worst case really is large: {size}");
+    }
+
+    #[test]
+    fn a_task_past_the_item_limit_is_refused_before_dynamodb() {
+        let mut record = worst_case();
+        record.task.quality_reasons = vec!["x".repeat(100_000)];
+        assert!(matches!(task_item(&record), Err(StoreError::Invalid(_))));
+    }
 }

@@ -3,6 +3,11 @@
 //! Each item gets a label when it is added; if DynamoDB cancels the transaction, its
 //! `CancellationReasons` (one per item, in order) are mapped back to those labels so the
 //! caller can answer "pool too low" rather than "transaction failed".
+//!
+//! A transaction cancelled only because another one touched the same items at the same
+//! moment (`TransactionConflict`, or throttling) is not a business answer: it is tried
+//! again with jittered backoff, and if it keeps losing it is [`StoreError::Contention`]
+//! (a retryable 503), never "insufficient credits" or "wrong state".
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -13,6 +18,16 @@ use crate::error::FailedItem;
 
 /// DynamoDB's limit on items in one transaction.
 pub const MAX_ITEMS: usize = 100;
+
+/// Tries of a transaction that only lost to contention, the first included.
+pub const CONTENTION_ATTEMPTS: u32 = 6;
+
+/// Reason codes that say "somebody else was writing these items": worth a retry.
+const CONTENTION_CODES: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
 
 /// A transaction being built: labelled items, committed at once.
 #[derive(Debug, Default)]
@@ -44,7 +59,7 @@ impl Transaction {
         self
     }
 
-    /// Writes every item or none.
+    /// Writes every item or none, retrying a transaction that lost only to contention.
     pub async fn commit(self, client: &Client) -> Result<(), StoreError> {
         if self.items.is_empty() {
             return Ok(());
@@ -55,9 +70,27 @@ impl Transaction {
                 self.items.len()
             )));
         }
+        for attempt in 1..=CONTENTION_ATTEMPTS {
+            match self.send(client).await {
+                Err(StoreError::TransactionCancelled { failed }) if only_contention(&failed) => {
+                    if attempt < CONTENTION_ATTEMPTS {
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                }
+                other => return other,
+            }
+        }
+        tracing::warn!(
+            attempts = CONTENTION_ATTEMPTS,
+            "transaction kept losing to concurrent writers"
+        );
+        Err(StoreError::Contention)
+    }
+
+    async fn send(&self, client: &Client) -> Result<(), StoreError> {
         let result = client
             .transact_write_items()
-            .set_transact_items(Some(self.items))
+            .set_transact_items(Some(self.items.clone()))
             .send()
             .await;
         match result {
@@ -68,10 +101,45 @@ impl Transaction {
                         failed: failed_items(&self.labels, cancelled.cancellation_reasons()),
                     })
                 }
+                // Another transaction is still applying to one of the items.
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Err(StoreError::TransactionCancelled {
+                        failed: vec![FailedItem {
+                            label: "#transaction".into(),
+                            index: 0,
+                            code: "TransactionConflict".into(),
+                            item: None,
+                        }],
+                    })
+                }
                 other => Err(StoreError::aws(other)),
             },
         }
     }
+}
+
+/// Whether every failed item failed only because of concurrent writers (no condition
+/// said no), so the same transaction may succeed when tried again.
+pub fn only_contention(failed: &[FailedItem]) -> bool {
+    !failed.is_empty() && failed.iter().all(|f| is_contention(&f.code))
+}
+
+/// A reason code that means "another writer", not "your condition failed".
+pub fn is_contention(code: &str) -> bool {
+    CONTENTION_CODES.contains(&code)
+}
+
+/// 10 ms doubling per attempt, capped at 320 ms, with full jitter: racing writers
+/// spread out instead of colliding again in step.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let cap = 10u64 << attempt.min(5);
+    let mut bytes = [0u8; 8];
+    let random = if getrandom::fill(&mut bytes).is_ok() {
+        u64::from_le_bytes(bytes)
+    } else {
+        u64::from(attempt) * 7
+    };
+    std::time::Duration::from_millis(1 + random % cap)
 }
 
 /// Pairs each reason with its item's label, keeping only the items that failed
@@ -121,6 +189,33 @@ mod tests {
                 item: None,
             }]
         );
+    }
+
+    #[test]
+    fn contention_is_retryable_but_a_failed_condition_is_not() {
+        let labels = ["task".to_owned(), "pool".to_owned()];
+        let conflict = failed_items(&labels, &[reason("None"), reason("TransactionConflict")]);
+        assert!(only_contention(&conflict));
+        let mixed = failed_items(
+            &labels,
+            &[
+                reason("ConditionalCheckFailed"),
+                reason("TransactionConflict"),
+            ],
+        );
+        assert!(!only_contention(&mixed));
+        assert!(!only_contention(&[]));
+        let short = failed_items(&labels, &[reason("None"), reason("ConditionalCheckFailed")]);
+        assert!(!only_contention(&short));
+    }
+
+    #[test]
+    fn backoff_stays_within_its_cap() {
+        for attempt in 1..10 {
+            let wait = backoff(attempt);
+            assert!(wait >= std::time::Duration::from_millis(1));
+            assert!(wait <= std::time::Duration::from_millis(321));
+        }
     }
 
     #[test]

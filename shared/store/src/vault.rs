@@ -50,10 +50,6 @@ pub fn hold_key(task: &TaskId) -> Key {
     Key::new(format!("HOLD#{task}"), "HOLD")
 }
 
-fn charge_key(charge_id: &str) -> Key {
-    Key::new(format!("CHARGE#{charge_id}"), "CHARGE")
-}
-
 /// The owner's pool as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,6 +62,10 @@ pub struct Pool {
     pub available: Cents,
     #[serde(default)]
     pub auto_top_up: AutoTopUp,
+    /// Minus everything ever paid in: it changes with every credited top-up, so it
+    /// names the state an auto top-up refills (internal, not shown).
+    #[serde(default, skip_serializing)]
+    pub external_balance: Cents,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,7 +343,9 @@ pub fn explain(err: StoreError, transfers: &[Transfer]) -> VaultError {
     let StoreError::TransactionCancelled { failed } = &err else {
         return VaultError::Store(err);
     };
-    for failure in failed {
+    // Only a failed condition says "too low"; contention is retried in the commit and
+    // never reaches here as a shortfall.
+    for failure in failed.iter().filter(|f| f.code == "ConditionalCheckFailed") {
         let Some(account) = transfers.iter().map(|t| t.from).find(|a| {
             let label = match a {
                 Account::External(o) | Account::Pool(o) | Account::Hold(o, _) => {
@@ -525,41 +527,39 @@ async fn commit(
         .map_err(|err| explain(err, transfers))
 }
 
-/// A card payment recorded once per charge id: a replay is cancelled on the charge.
+/// Credits a charged payment intent to the pool: the transfer and the intent's
+/// `pending → credited` in one transaction, so a second credit is cancelled on the
+/// intent (label `"intent"`).
 pub fn top_up_items(
     table: &str,
     owner: &OwnerId,
     amount: Cents,
+    intent_key: &str,
     charge_id: &str,
     now: OffsetDateTime,
 ) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
     let transfers = ledger::top_up(*owner, amount)?;
     let mut items = transfer_items(table, &transfers, None, now)?;
-    let record = HashMap::from([
-        ("ownerId".to_owned(), AttributeValue::S(owner.to_string())),
-        (
-            "amount".to_owned(),
-            AttributeValue::N(amount.get().to_string()),
-        ),
-    ]);
-    let mut charge = charge_key(charge_id).to_map();
-    charge.extend(record);
-    items.push(put_new(table, charge, "charge")?);
+    items.push(crate::payment_intents::credit_item(
+        table, intent_key, charge_id, now,
+    )?);
     Ok((items, transfers))
 }
 
+/// Credits the charge of the intent `intent_key` once; a repeat is `AlreadyDone`.
 pub async fn top_up(
     client: &Client,
     table: &str,
     owner: &OwnerId,
     amount: Cents,
+    intent_key: &str,
     charge_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
     pool(client, table, owner).await?;
-    let (items, transfers) = top_up_items(table, owner, amount, charge_id, now)?;
+    let (items, transfers) = top_up_items(table, owner, amount, intent_key, charge_id, now)?;
     match commit(client, items, &transfers).await {
-        Err(VaultError::Store(err)) if err.failed_labels() == ["charge"] => {
+        Err(VaultError::Store(err)) if err.failed_labels() == ["intent"] => {
             Err(VaultError::AlreadyDone)
         }
         other => other,
@@ -800,30 +800,69 @@ pub async fn end_hold(
     }
 }
 
-/// Owner → own agent's wallet.
+/// Markers of operations done under an idempotency key outlive the key's record.
+const OPERATION_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
+
+/// Marks `operation` done in the same transaction as its money: a second try of the
+/// same operation is cancelled on the marker (label `"operation"`), so it moves
+/// nothing twice.
+fn operation_item(
+    table: &str,
+    operation: &str,
+    now: OffsetDateTime,
+) -> Result<Labeled, StoreError> {
+    let mut item = Key::new(format!("OPERATION#{operation}"), "OPERATION").to_map();
+    item.insert(
+        crate::schema::TTL_ATTRIBUTE.to_owned(),
+        AttributeValue::N(crate::ttl::expires_at(now, OPERATION_TTL).to_string()),
+    );
+    put_new(table, item, "operation")
+}
+
+/// Commits a money move, once per `operation` when one is given.
+async fn commit_once(
+    client: &Client,
+    table: &str,
+    transfers: &[Transfer],
+    operation: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), VaultError> {
+    let mut items = transfer_items(table, transfers, None, now)?;
+    if let Some(operation) = operation {
+        items.push(operation_item(table, operation, now)?);
+    }
+    match commit(client, items, transfers).await {
+        Err(VaultError::Store(err)) if err.failed_labels() == ["operation"] => {
+            Err(VaultError::AlreadyDone)
+        }
+        other => other,
+    }
+}
+
+/// Owner → own agent's wallet; once per `operation`.
 pub async fn allocate(
     client: &Client,
     table: &str,
     owner: &OwnerId,
     agent: &AgentId,
     amount: Cents,
+    operation: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
     let transfers = ledger::allocate(*owner, *agent, amount)?;
-    let items = transfer_items(table, &transfers, None, now)?;
-    commit(client, items, &transfers).await
+    commit_once(client, table, &transfers, operation, now).await
 }
 
-/// Wallet → wallet.
+/// Wallet → wallet; once per `operation`.
 pub async fn transfer(
     client: &Client,
     table: &str,
     from: &AgentId,
     to: &AgentId,
     amount: Cents,
+    operation: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
     let transfers = ledger::wallet_transfer(*from, *to, amount)?;
-    let items = transfer_items(table, &transfers, None, now)?;
-    commit(client, items, &transfers).await
+    commit_once(client, table, &transfers, operation, now).await
 }

@@ -187,9 +187,8 @@ where
             Err(err) => return Err(err.into()),
         }
     }
-    tracing::warn!(task_id = %task_id, error = ?last_error, "gave up after repeated conflicts");
-    Err(ApiError::with_message(
-        ErrorCode::InvalidTaskState,
-        "The task changed concurrently; retry",
-    ))
+    tracing::warn!(task_id = %task_id, failed = ?last_error.map(|e| e.failed_labels().join(",")), "gave up after repeated conflicts");
+    // Not a state the caller asked about: the task kept changing under us. Retryable,
+    // so a consumer redelivers instead of dropping the step.
+    Err(ApiError::new(ErrorCode::ServiceUnavailable))
 }

@@ -10,6 +10,7 @@ pub mod access;
 pub mod change;
 pub mod messages;
 pub mod outcomes;
+pub mod quality_stage;
 pub mod routing;
 pub mod settlement;
 

@@ -3,6 +3,8 @@
 use aicity_domain::ids::{AgentId, OwnerId, TaskId};
 use aicity_domain::money::Cents;
 use aicity_domain::{ApiError, ErrorCode};
+use aicity_store::faults;
+use aicity_store::payment_intents::{self, Intent, IntentKind, IntentStatus};
 use aicity_store::vault::{self, Pool, VaultError};
 use aws_sdk_dynamodb::Client;
 use serde_json::json;
@@ -69,11 +71,18 @@ pub fn payment_error(err: PaymentError) -> ApiError {
             tracing::error!(cause, "payment provider not configured");
             ApiError::new(ErrorCode::StripeNotConfigured)
         }
+        PaymentError::Processing(_) => ApiError::with_message(
+            ErrorCode::TopUpInProgress,
+            "The payment is still processing; the pool is credited once it succeeds \
+             (retry with the same Idempotency-Key to see the result)",
+        ),
     }
 }
 
-/// Charges the card and credits the pool, once per `idempotency_key`: a repeat finds
-/// the same charge at the provider and the ledger refuses to credit it twice.
+/// Charges the card and credits the pool, once per `idempotency_key`: the intent is
+/// recorded first, the provider charges once per key, and the credit moves the intent
+/// to `credited` in the same transaction, so however often this runs (a retry, a
+/// crash in between, the sweeper) the pool gets the money exactly once.
 pub async fn top_up(
     db: &Client,
     table: &str,
@@ -83,20 +92,67 @@ pub async fn top_up(
     payment_method: Option<String>,
     idempotency_key: &str,
 ) -> Result<(Pool, Cents, String), ApiError> {
-    let charge = provider
-        .charge(&ChargeRequest {
-            owner_id: *owner,
-            amount,
-            payment_method: payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
-            idempotency_key: idempotency_key.to_owned(),
-        })
-        .await
-        .map_err(payment_error)?;
+    let intent = Intent::new(
+        idempotency_key,
+        *owner,
+        amount,
+        payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
+        IntentKind::TopUp,
+        OffsetDateTime::now_utc(),
+    );
+    let intent = payment_intents::open(db, table, &intent).await?;
+    if intent.owner_id != *owner {
+        tracing::error!("a payment intent key was reused across owners");
+        return Err(ApiError::internal());
+    }
+    drive(db, table, provider, &intent).await
+}
+
+/// Takes an intent as far as it can go now: charge (or ask about a processing charge),
+/// then credit once. What it cannot finish stays recorded for the next try.
+pub async fn drive(
+    db: &Client,
+    table: &str,
+    provider: &dyn PaymentProvider,
+    intent: &Intent,
+) -> Result<(Pool, Cents, String), ApiError> {
+    let owner = &intent.owner_id;
+    if let (IntentStatus::Credited, Some(charge_id)) = (intent.status, &intent.charge_id) {
+        let pool = vault::pool(db, table, owner).await?;
+        return Ok((pool, intent.amount, charge_id.clone()));
+    }
+    let request = ChargeRequest {
+        owner_id: *owner,
+        amount: intent.amount,
+        payment_method: intent.payment_method.clone(),
+        idempotency_key: intent.key.clone(),
+    };
+    let charged = match (&intent.status, &intent.charge_id) {
+        (IntentStatus::Processing, Some(charge_id)) => provider.retrieve(&request, charge_id).await,
+        _ => provider.charge(&request).await,
+    };
+    let charge = match charged {
+        Ok(charge) => charge,
+        Err(PaymentError::Processing(charge_id)) => {
+            payment_intents::mark_processing(db, table, &intent.key, &charge_id).await?;
+            return Err(payment_error(PaymentError::Processing(charge_id)));
+        }
+        Err(err @ PaymentError::Declined(_)) => {
+            payment_intents::discard(db, table, &intent.key).await?;
+            return Err(payment_error(err));
+        }
+        // Maybe charged, maybe not: the intent stays for the reconciliation pass.
+        Err(err) => return Err(payment_error(err)),
+    };
+    if faults::fires(table, faults::point::AFTER_CHARGE_BEFORE_CREDIT) {
+        return Err(ApiError::internal());
+    }
     match vault::top_up(
         db,
         table,
         owner,
         charge.amount,
+        &intent.key,
         &charge.id,
         OffsetDateTime::now_utc(),
     )
@@ -104,33 +160,80 @@ pub async fn top_up(
     {
         Ok(()) | Err(VaultError::AlreadyDone) => {}
         Err(err) => {
-            // Charged but not credited: a retry with the same key finds the same charge
-            // and credits it then. Say so in the logs with the charge id.
+            // Charged but not credited: the intent stays pending, and a retry, the next
+            // auto top-up or the sweeper credits it.
             tracing::error!(charge_id = charge.id, error = %err, "charge not credited yet");
-            return Err(api_error(err, Spending::Allocation));
+            return Err(match err {
+                VaultError::Store(err) => err.into(),
+                _ => ApiError::internal(),
+            });
         }
     }
     let pool = vault::pool(db, table, owner).await?;
     Ok((pool, charge.amount, charge.id))
 }
 
+/// What one reconciliation pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciled {
+    pub credited: usize,
+    pub processing: usize,
+    pub declined: usize,
+    pub failed: usize,
+}
+
+/// The sweeper's pass over intents older than `cutoff` (epoch seconds) that nobody
+/// finished: each is charged again under its own key (the provider charges once) or
+/// asked about, and credited once.
+pub async fn reconcile(
+    db: &Client,
+    table: &str,
+    provider: &dyn PaymentProvider,
+    cutoff: i64,
+) -> Result<Reconciled, ApiError> {
+    let mut report = Reconciled::default();
+    for intent in payment_intents::unsettled_before(db, table, cutoff).await? {
+        match drive(db, table, provider, &intent).await {
+            Ok(_) => report.credited += 1,
+            Err(err) if err.code == ErrorCode::TopUpInProgress => report.processing += 1,
+            Err(err) if !err.is_retryable() => report.declined += 1,
+            Err(err) => {
+                tracing::warn!(code = %err.code, "payment intent not reconciled yet");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
 /// Reloads the pool first when holding `amount` would take it below the owner's auto
-/// top-up threshold. Keyed by the task, so a retried submission reloads once. A
-/// declined reload is logged; the hold is tried anyway.
+/// top-up threshold. Keyed by what it refills, the pool as it stands (everything paid
+/// in so far), not by the task: racing submits that see the same pool charge once, and
+/// a reload that was charged but not credited is found and credited by the next one.
+/// A declined reload is logged; the hold is tried anyway.
 pub async fn auto_top_up_before_hold(
     db: &Client,
     table: &str,
     provider: &dyn PaymentProvider,
     owner: &OwnerId,
-    task: &TaskId,
     amount: Cents,
 ) -> Result<(), ApiError> {
     let pool = vault::pool(db, table, owner).await?;
     if pool.auto_top_up.fires(pool.available, amount) {
         let reload = pool.auto_top_up.reload_amount;
-        let key = format!("auto:{task}");
-        if let Err(err) = top_up(db, table, provider, owner, reload, None, &key).await {
-            tracing::warn!(owner = %owner, task = %task, code = %err.code, "auto top-up failed");
+        let key = format!("auto:{owner}:{}", -pool.external_balance.get());
+        let intent = Intent::new(
+            key,
+            *owner,
+            reload,
+            DEFAULT_PAYMENT_METHOD,
+            IntentKind::AutoTopUp,
+            OffsetDateTime::now_utc(),
+        );
+        let intent = payment_intents::open(db, table, &intent).await?;
+        if let Err(err) = drive(db, table, provider, &intent).await {
+            tracing::warn!(owner = %owner, code = %err.code, "auto top-up failed");
         }
     }
     Ok(())
@@ -145,35 +248,59 @@ pub async fn hold_for_task(
     task: &TaskId,
     amount: Cents,
 ) -> Result<(), ApiError> {
-    auto_top_up_before_hold(db, table, provider, owner, task, amount).await?;
+    auto_top_up_before_hold(db, table, provider, owner, amount).await?;
     match vault::place_hold(db, table, owner, task, amount, OffsetDateTime::now_utc()).await {
         Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
         Err(err) => Err(api_error(err, Spending::TaskHold)),
     }
 }
 
-/// Owner pool → agent wallet.
+/// Owner pool → agent wallet, once per `operation` (an earlier try's is no error).
 pub async fn allocate(
     db: &Client,
     table: &str,
     owner: &OwnerId,
     agent: &AgentId,
     amount: Cents,
+    operation: Option<&str>,
 ) -> Result<(), ApiError> {
-    vault::allocate(db, table, owner, agent, amount, OffsetDateTime::now_utc())
-        .await
-        .map_err(|err| api_error(err, Spending::Allocation))
+    match vault::allocate(
+        db,
+        table,
+        owner,
+        agent,
+        amount,
+        operation,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
+        Err(err) => Err(api_error(err, Spending::Allocation)),
+    }
 }
 
-/// Wallet → wallet.
+/// Wallet → wallet, once per `operation`.
 pub async fn transfer(
     db: &Client,
     table: &str,
     from: &AgentId,
     to: &AgentId,
     amount: Cents,
+    operation: Option<&str>,
 ) -> Result<(), ApiError> {
-    vault::transfer(db, table, from, to, amount, OffsetDateTime::now_utc())
-        .await
-        .map_err(|err| api_error(err, Spending::WalletTransfer))
+    match vault::transfer(
+        db,
+        table,
+        from,
+        to,
+        amount,
+        operation,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
+        Err(err) => Err(api_error(err, Spending::WalletTransfer)),
+    }
 }

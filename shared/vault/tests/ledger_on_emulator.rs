@@ -5,6 +5,7 @@ use aicity_domain::ids::{AgentId, OwnerId, TaskId};
 use aicity_domain::money::Cents;
 use aicity_domain::vault::AutoTopUp;
 use aicity_domain::vault::ledger::{self, Account, Ledger, REVENUE_SHARDS};
+use aicity_store::payment_intents::{self, Intent, IntentKind};
 use aicity_store::vault::{self, HoldEnd, HoldStatus, VaultError};
 use aicity_vault::payments::LocalProvider;
 use aicity_vault::service;
@@ -14,17 +15,32 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-async fn funded(ctx: &aicity_http::Context, owner: &OwnerId, amount: i64) {
-    vault::top_up(
-        ctx.db(),
-        &ctx.table,
-        owner,
-        Cents(amount),
-        &format!("ch_{}", ulid::Ulid::generate()),
+/// A card payment credited to the pool as a top-up does it: the intent first, then
+/// the credit that settles it.
+async fn credit(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    owner: &OwnerId,
+    amount: Cents,
+) -> Result<(), vault::VaultError> {
+    let key = format!("test:{}", ulid::Ulid::generate());
+    let intent = Intent::new(
+        &key,
+        *owner,
+        amount,
+        "pm_card_visa",
+        IntentKind::TopUp,
         now(),
-    )
-    .await
-    .unwrap();
+    );
+    payment_intents::open(db, table, &intent).await.unwrap();
+    let charge = format!("ch_{}", ulid::Ulid::generate());
+    vault::top_up(db, table, owner, amount, &key, &charge, now()).await
+}
+
+async fn funded(ctx: &aicity_http::Context, owner: &OwnerId, amount: i64) {
+    credit(ctx.db(), &ctx.table, owner, Cents(amount))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -285,13 +301,10 @@ async fn a_seeded_random_run_matches_the_model_after_every_step() {
         let task = tasks[rng.next(tasks.len() as u64) as usize];
         let agent = agents[rng.next(2) as usize];
         let (result, planned) = match rng.next(9) {
-            0 => {
-                let charge = format!("ch_{}", ulid::Ulid::generate());
-                (
-                    vault::top_up(db, table, &owner, amount, &charge, now()).await,
-                    ledger::top_up(owner, amount).unwrap(),
-                )
-            }
+            0 => (
+                credit(db, table, &owner, amount).await,
+                ledger::top_up(owner, amount).unwrap(),
+            ),
             1 | 2 => {
                 // One hold per task, ever: a task whose hold ended cannot hold again.
                 if vault::hold(db, table, &task).await.is_ok() {
@@ -348,11 +361,11 @@ async fn a_seeded_random_run_matches_the_model_after_every_step() {
                 )
             }
             6 => (
-                vault::allocate(db, table, &owner, &agent, amount, now()).await,
+                vault::allocate(db, table, &owner, &agent, amount, None, now()).await,
                 ledger::allocate(owner, agent, amount).unwrap(),
             ),
             _ => (
-                vault::transfer(db, table, &agents[0], &agents[1], amount, now()).await,
+                vault::transfer(db, table, &agents[0], &agents[1], amount, None, now()).await,
                 ledger::wallet_transfer(agents[0], agents[1], amount).unwrap(),
             ),
         };

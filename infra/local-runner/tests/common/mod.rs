@@ -28,6 +28,12 @@ pub struct Knobs {
     pub routing_queue_override: Option<String>,
     /// The stream function's limits (tests use short ones).
     pub stream_limits: Option<stream::StreamLimits>,
+    /// The quality gate instead of the rule-based one.
+    pub quality_gate: Option<Arc<dyn aicity_quality::QualityGate>>,
+    /// The payment provider of the vault, tasks and sweeper instead of the local one.
+    pub payments: Option<Arc<dyn aicity_vault::PaymentProvider>>,
+    /// Gate errors a task may see (3 unless set).
+    pub quality_max_attempts: Option<u32>,
 }
 
 /// Handles on functions a test drives directly.
@@ -62,11 +68,14 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         table: table.clone(),
         limits: aicity_http::Limits::default(),
     };
-    let payments = || {
-        Box::new(aicity_vault::payments::LocalProvider::new(
-            clients.dynamodb.clone(),
-            table.clone(),
-        ))
+    let payments = || -> Box<dyn aicity_vault::PaymentProvider> {
+        match &knobs.payments {
+            Some(provider) => Box::new(provider.clone()),
+            None => Box::new(aicity_vault::payments::LocalProvider::new(
+                clients.dynamodb.clone(),
+                table.clone(),
+            )),
+        }
     };
     let sandbox_root = std::env::temp_dir().join("aicity-test-sandboxes");
     let vault = Arc::new(vault::Vault {
@@ -90,13 +99,17 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         ctx: api.clone(),
         sqs: clients.sqs.clone(),
         queue_url: env["ROUTING_QUEUE_URL"].clone(),
-        max_attempts: 3,
+        max_attempts: knobs.quality_max_attempts.unwrap_or(3),
         backoff_base: Duration::from_secs(1),
     });
     let quality = Arc::new(quality::Quality {
         ctx: api.clone(),
-        gate: Box::new(aicity_quality::RuleBasedGate),
+        gate: match &knobs.quality_gate {
+            Some(gate) => Box::new(gate.clone()),
+            None => Box::new(aicity_quality::RuleBasedGate),
+        },
         pass_mark: aicity_domain::task::quality::DEFAULT_PASS_MARK,
+        max_attempts: knobs.quality_max_attempts.unwrap_or(3),
         settlement: Some((clients.sqs.clone(), env["SETTLEMENT_QUEUE_URL"].clone())),
     });
     let settlement = Arc::new(settlement::Settlement {
@@ -112,6 +125,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         routing_queue_url: env["ROUTING_QUEUE_URL"].clone(),
         quality_queue_url: env["QUALITY_QUEUE_URL"].clone(),
         sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(&sandbox_root)),
+        payments: payments(),
         clock: knobs.settlement_clock.clone(),
         refund_window: aicity_domain::task::timing::REFUND_WINDOW,
         deadlines: sweeper::Deadlines::default(),

@@ -17,10 +17,19 @@ pub const MAX_CODE_CHARS: usize = 100_000;
 pub const MAX_FILES: usize = 20;
 pub const MAX_FILE_NAME_CHARS: usize = 255;
 pub const MAX_FILE_CHARS: usize = 100_000;
-/// All of a task's input together (DynamoDB items stop at 400 KB).
-pub const MAX_INPUT_BYTES: usize = 200 * 1024;
-/// An agent's output, serialised.
-pub const MAX_OUTPUT_BYTES: usize = 200 * 1024;
+/// All of a task's input together, as JSON (input is all strings, so its stored size
+/// is smaller). The size budget of a task item (DynamoDB stops at 400 KB):
+/// input ≤ 150 KiB + output ≤ 150 KiB stored + quality reasons ≤ 20 × 500 characters
+/// (≤ 40 KB in UTF-8) + error message ≤ 2,000 characters (≤ 8 KB) + the rest (ids,
+/// timestamps, index keys: < 4 KB) ≤ 359 KB. `aicity-store` checks every task item
+/// against the limit before writing and a test builds the worst case.
+pub const MAX_INPUT_BYTES: usize = 150 * 1024;
+/// An agent's output: at most this as JSON, and at most this stored
+/// ([`crate::json_limits::stored_size`]), within DynamoDB's depth and number range.
+pub const MAX_OUTPUT_BYTES: usize = 150 * 1024;
+/// Reasons the quality gate gives, and the characters of each.
+pub const MAX_QUALITY_REASONS: usize = 20;
+pub const MAX_QUALITY_REASON_CHARS: usize = 500;
 pub const MAX_PROGRESS_CHARS: usize = 1_000;
 pub const MAX_ERROR_CHARS: usize = 2_000;
 
@@ -142,6 +151,9 @@ pub enum FailureReason {
     BudgetExceeded,
     /// No eligible agent after every routing attempt.
     NoAgentsAvailable,
+    /// The quality gate could not score the output (it kept erroring) within its
+    /// attempts and age: the buyer pays nothing, the agent is not marked.
+    QualityUnavailable,
 }
 
 /// Thumbs up or down from the buyer.
@@ -188,6 +200,10 @@ pub struct Task {
     #[serde(default)]
     pub quality_reasons: Vec<String>,
     pub routing_attempts: u32,
+    /// How often the quality gate failed to score this output (not a low score: an
+    /// error). Bounded by `QUALITY_MAX_ATTEMPTS`.
+    #[serde(default)]
+    pub quality_attempts: u32,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,

@@ -7,6 +7,8 @@ use crate::identity::Category;
 use crate::task::model::TaskInput;
 
 /// The default pass mark; configurable between these bounds.
+use crate::task::model::{MAX_QUALITY_REASON_CHARS, MAX_QUALITY_REASONS};
+
 pub const DEFAULT_PASS_MARK: u8 = 70;
 pub const MIN_PASS_MARK: u8 = 30;
 pub const MAX_PASS_MARK: u8 = 100;
@@ -20,6 +22,16 @@ pub struct Verdict {
 impl Verdict {
     pub fn passes(&self, pass_mark: u8) -> bool {
         self.score >= pass_mark
+    }
+
+    /// The reasons as stored on the task: at most [`MAX_QUALITY_REASONS`], each cut to
+    /// [`MAX_QUALITY_REASON_CHARS`] characters (a judge may say more; the item may not).
+    pub fn bounded_reasons(&self) -> Vec<String> {
+        self.reasons
+            .iter()
+            .take(MAX_QUALITY_REASONS)
+            .map(|r| r.chars().take(MAX_QUALITY_REASON_CHARS).collect())
+            .collect()
     }
 }
 

@@ -95,4 +95,36 @@ impl PaymentProvider for LocalProvider {
     fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ChargeFuture<'a> {
         Box::pin(self.record(request))
     }
+
+    /// Local charges settle at once: the recorded charge for the key, or none.
+    fn retrieve<'a>(&'a self, request: &'a ChargeRequest, charge_id: &'a str) -> ChargeFuture<'a> {
+        Box::pin(async move {
+            let item = self
+                .dynamodb
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(
+                    Key::new(format!("PAYMENT#{}", request.idempotency_key), "PAYMENT").to_map(),
+                ))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| PaymentError::Unavailable(e.to_string()))?
+                .item
+                .unwrap_or_default();
+            let id = item.get("chargeId").and_then(|v| v.as_s().ok());
+            let amount = item
+                .get("amount")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .map(Cents);
+            match (id, amount) {
+                (Some(id), Some(amount)) if id == charge_id => Ok(Charge {
+                    id: id.clone(),
+                    amount,
+                }),
+                _ => Err(PaymentError::Declined("No such charge.".into())),
+            }
+        })
+    }
 }

@@ -43,13 +43,36 @@ pub enum PaymentError {
     /// The selected provider is missing its configuration.
     #[error("payment provider not configured: {0}")]
     NotConfigured(String),
+    /// The charge was accepted but has not settled yet (Stripe's `processing`): its id,
+    /// to ask about it again with [`PaymentProvider::retrieve`].
+    #[error("payment processing: {0}")]
+    Processing(String),
 }
 
 pub type ChargeFuture<'a> = Pin<Box<dyn Future<Output = Result<Charge, PaymentError>> + Send + 'a>>;
 
 pub trait PaymentProvider: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Charges once per `request.idempotency_key`, however often it is called.
     fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ChargeFuture<'a>;
+    /// Where the charge `charge_id` (made for `request`) stands now: settled, still
+    /// `Processing`, or `Declined` after all.
+    fn retrieve<'a>(&'a self, request: &'a ChargeRequest, charge_id: &'a str) -> ChargeFuture<'a>;
+}
+
+/// A shared provider is a provider (tests and callers that keep a handle on theirs).
+impl<P: PaymentProvider + ?Sized> PaymentProvider for std::sync::Arc<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ChargeFuture<'a> {
+        (**self).charge(request)
+    }
+
+    fn retrieve<'a>(&'a self, request: &'a ChargeRequest, charge_id: &'a str) -> ChargeFuture<'a> {
+        (**self).retrieve(request, charge_id)
+    }
 }
 
 /// The provider `PAYMENT_PROVIDER` selects (`local` unless set to `stripe`).

@@ -72,6 +72,28 @@ impl StripeProvider {
             .send()
             .await
             .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        Self::outcome(response).await
+    }
+
+    /// `GET /v1/payment_intents/{id}`: where a processing payment stands now.
+    async fn retrieve_intent(&self, charge_id: &str) -> Result<Charge, PaymentError> {
+        let id: String = charge_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let response = self
+            .http
+            .get(format!("{}/v1/payment_intents/{id}", self.base_url))
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        Self::outcome(response).await
+    }
+
+    /// A PaymentIntent answer in our terms: `succeeded` is a charge, `processing` is
+    /// not settled yet (never a decline), anything else did not complete.
+    async fn outcome(response: reqwest::Response) -> Result<Charge, PaymentError> {
         let status = response.status();
         let body = response
             .bytes()
@@ -85,6 +107,7 @@ impl StripeProvider {
                     id: intent.id,
                     amount: Cents(intent.amount),
                 }),
+                "processing" => Err(PaymentError::Processing(intent.id)),
                 other => Err(PaymentError::Declined(format!(
                     "the payment did not complete (status {other})"
                 ))),
@@ -118,5 +141,9 @@ impl PaymentProvider for StripeProvider {
 
     fn charge<'a>(&'a self, request: &'a ChargeRequest) -> ChargeFuture<'a> {
         Box::pin(self.create_intent(request))
+    }
+
+    fn retrieve<'a>(&'a self, _request: &'a ChargeRequest, charge_id: &'a str) -> ChargeFuture<'a> {
+        Box::pin(self.retrieve_intent(charge_id))
     }
 }
