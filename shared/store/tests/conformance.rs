@@ -302,3 +302,125 @@ async fn transactions_over_the_limit_are_refused_before_sending() {
         Err(StoreError::Invalid(_))
     ));
 }
+
+/// Racing transactions on one item: DynamoDB (and DynamoDB Local) cancel the losers
+/// with `TransactionConflict`; the commit retries them, so every one lands and none is
+/// reported as a failed condition.
+#[tokio::test]
+async fn racing_transactions_on_one_item_all_commit() {
+    let clients = aicity_testkit::clients().await;
+    let table = aicity_testkit::fresh_table(&clients).await;
+    let counter = Key::new("COUNTER#1", "COUNTER");
+    let racers: Vec<_> = (0..24)
+        .map(|i| {
+            let (client, table, counter) =
+                (clients.dynamodb.clone(), table.clone(), counter.clone());
+            tokio::spawn(async move {
+                let add = aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&table)
+                    .set_key(Some(counter.to_map()))
+                    .update_expression("ADD hits :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap();
+                let mut mark = Key::new(format!("MARK#{i}"), "MARK").to_map();
+                mark.insert("n".into(), AttributeValue::N(i.to_string()));
+                let put = Put::builder()
+                    .table_name(&table)
+                    .set_item(Some(mark))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .unwrap();
+                let mut transaction = Transaction::new();
+                transaction
+                    .push("counter", TransactWriteItem::builder().update(add).build())
+                    .push("mark", TransactWriteItem::builder().put(put).build());
+                transaction.commit(&client).await
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer
+            .await
+            .unwrap()
+            .expect("contention is retried, not reported");
+    }
+    let item = clients
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .set_key(Some(counter.to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["hits"], AttributeValue::N("24".into()));
+}
+
+/// An idempotency claim lapses after a minute (a crashed request), keeps its operation
+/// id for the retry that takes it over, and is released at once by a server error.
+#[tokio::test]
+async fn idempotency_claims_lapse_and_keep_their_operation() {
+    use aicity_store::idempotency::{self, Begin, IN_PROGRESS_LEASE};
+    let clients = aicity_testkit::clients().await;
+    let table = aicity_testkit::fresh_table(&clients).await;
+    let db = &clients.dynamodb;
+    let t0 = OffsetDateTime::now_utc();
+    let begin = |hash: &'static str, fresh: &'static str, at: OffsetDateTime| {
+        let (db, table) = (db.clone(), table.clone());
+        async move {
+            idempotency::begin(&db, &table, "o:tasks", "k", hash, fresh, at)
+                .await
+                .unwrap()
+        }
+    };
+    let first = begin("h1", "op1", t0).await;
+    assert_eq!(
+        first,
+        Begin::Proceed {
+            operation: "op1".into()
+        }
+    );
+    assert_eq!(
+        begin("h1", "op2", t0 + std::time::Duration::from_secs(30)).await,
+        Begin::InProgress
+    );
+    assert_eq!(
+        begin("h2", "op2", t0 + std::time::Duration::from_secs(30)).await,
+        Begin::Mismatch
+    );
+    let lapsed = t0 + IN_PROGRESS_LEASE + std::time::Duration::from_secs(1);
+    assert_eq!(
+        begin("h2", "op2", lapsed).await,
+        Begin::Mismatch,
+        "only the same request takes over"
+    );
+    assert_eq!(
+        begin("h1", "op3", lapsed).await,
+        Begin::Proceed {
+            operation: "op1".into()
+        },
+        "a crashed request's retry writes under the same operation"
+    );
+    idempotency::release(db, &table, "o:tasks", "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("h1", "op4", lapsed).await,
+        Begin::Proceed {
+            operation: "op1".into()
+        }
+    );
+    idempotency::complete(db, &table, "o:tasks", "k", 201, "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("h1", "op5", lapsed).await,
+        Begin::Replay {
+            status: 201,
+            body: "{}".into()
+        }
+    );
+}

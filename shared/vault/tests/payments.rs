@@ -122,3 +122,136 @@ async fn the_stripe_provider_creates_a_confirmed_payment_intent() {
         .await;
     assert!(matches!(unreachable, Err(PaymentError::Unavailable(_))));
 }
+
+/// A Stripe fake whose payments settle a moment later: creating one answers
+/// `processing`, asking about it afterwards answers `succeeded` (the amount echoed
+/// from the request, the key required on every call).
+#[derive(Default, Clone)]
+struct Settling {
+    amounts: Arc<Mutex<std::collections::HashMap<String, i64>>>,
+    creates: Arc<Mutex<u32>>,
+}
+
+async fn settling_create(
+    State(fake): State<Settling>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, String) {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_123") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":{"type":"invalid_request_error"}}"#.into(),
+        );
+    }
+    *fake.creates.lock().unwrap() += 1;
+    let amount: i64 = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("amount="))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let key = headers["idempotency-key"].to_str().unwrap().to_owned();
+    let id = format!("pi_{}", key.len());
+    fake.amounts.lock().unwrap().insert(id.clone(), amount);
+    (
+        StatusCode::OK,
+        format!(
+            r#"{{"id":"{id}","object":"payment_intent","amount":{amount},"status":"processing"}}"#
+        ),
+    )
+}
+
+async fn settling_get(
+    State(fake): State<Settling>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_123") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":{"type":"invalid_request_error"}}"#.into(),
+        );
+    }
+    match fake.amounts.lock().unwrap().get(&id) {
+        Some(amount) => (
+            StatusCode::OK,
+            format!(
+                r#"{{"id":"{id}","object":"payment_intent","amount":{amount},"status":"succeeded"}}"#
+            ),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            r#"{"error":{"type":"invalid_request_error","message":"No such payment_intent"}}"#
+                .into(),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_processing_payment_is_not_a_decline_and_is_credited_once_it_settles() {
+    let fake = Settling::default();
+    let app = axum::Router::new()
+        .route("/v1/payment_intents", post(settling_create))
+        .route("/v1/payment_intents/{id}", axum::routing::get(settling_get))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let provider = StripeProvider::new(base, "sk_test_123");
+    let ctx = aicity_testkit::context(Default::default()).await;
+    let (db, table) = (ctx.db(), ctx.table.as_str());
+    let owner = OwnerId::new();
+
+    let first = aicity_vault::service::top_up(
+        db,
+        table,
+        &provider,
+        &owner,
+        Cents(4_321),
+        None,
+        "topup:processing",
+    )
+    .await;
+    let err = first.expect_err("not settled yet");
+    assert_eq!(
+        err.code,
+        aicity_domain::ErrorCode::TopUpInProgress,
+        "{err:?}"
+    );
+    assert_eq!(
+        aicity_store::vault::pool(db, table, &owner)
+            .await
+            .unwrap()
+            .balance,
+        Cents(0)
+    );
+
+    // The sweeper asks about it (it does not charge again) and credits it, once.
+    let later =
+        (time::OffsetDateTime::now_utc() + std::time::Duration::from_secs(3600)).unix_timestamp();
+    let pass = aicity_vault::service::reconcile(db, table, &provider, later)
+        .await
+        .unwrap();
+    assert_eq!((pass.credited, pass.processing), (1, 0), "{pass:?}");
+    let again = aicity_vault::service::reconcile(db, table, &provider, later)
+        .await
+        .unwrap();
+    assert_eq!(again.credited, 0, "once");
+    assert_eq!(*fake.creates.lock().unwrap(), 1, "charged once");
+    let pool = aicity_store::vault::pool(db, table, &owner).await.unwrap();
+    assert_eq!(pool.balance, Cents(4_321), "the amount Stripe charged");
+
+    // The client's retry finds it credited.
+    let (pool, charged, _) = aicity_vault::service::top_up(
+        db,
+        table,
+        &provider,
+        &owner,
+        Cents(4_321),
+        None,
+        "topup:processing",
+    )
+    .await
+    .unwrap();
+    assert_eq!((pool.balance, charged), (Cents(4_321), Cents(4_321)));
+    assert_eq!(*fake.creates.lock().unwrap(), 1);
+}
