@@ -39,6 +39,11 @@ pub struct Knobs {
 /// Handles on functions a test drives directly.
 pub struct Parts {
     pub functions: InProcess,
+    pub api: Arc<aicity_http::Context>,
+    pub vault: Arc<vault::Vault>,
+    pub tasks: Arc<tasks::Tasks>,
+    pub router: Arc<router::Router>,
+    pub quality: Arc<quality::Quality>,
     pub sweeper: Arc<sweeper::Sweeper>,
     pub settlement: Arc<settlement::Settlement>,
     pub knobs: Knobs,
@@ -142,6 +147,8 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
     let api = Arc::new(api);
     let (for_auth, for_agents) = (api.clone(), api.clone());
     let (for_settlement, for_sweeper) = (settlement.clone(), sweeper.clone());
+    let (for_vault, for_tasks) = (vault.clone(), tasks.clone());
+    let (for_router, for_quality) = (router.clone(), quality.clone());
     let functions = InProcess::new()
         .http("auth", move |request| {
             let api = for_auth.clone();
@@ -152,19 +159,19 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
             async move { agents::handle(&api, request).await }
         })
         .http("vault", move |request| {
-            let vault = vault.clone();
+            let vault = for_vault.clone();
             async move { vault::handle(&vault, request).await }
         })
         .http("tasks", move |request| {
-            let tasks = tasks.clone();
+            let tasks = for_tasks.clone();
             async move { tasks::handle(&tasks, request).await }
         })
         .event("router", move |event| {
-            let router = router.clone();
+            let router = for_router.clone();
             async move { Ok::<_, lambda_http::Error>(router::handle(&router, event).await) }
         })
         .event("quality", move |event| {
-            let quality = quality.clone();
+            let quality = for_quality.clone();
             async move { Ok::<_, lambda_http::Error>(quality::handle(&quality, event).await) }
         })
         .event("settlement", move |event| {
@@ -192,6 +199,11 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         });
     Parts {
         functions,
+        api,
+        vault,
+        tasks,
+        router,
+        quality,
         sweeper,
         settlement,
         knobs,
