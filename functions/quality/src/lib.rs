@@ -4,7 +4,7 @@
 //! is released. Status, money, agent stats and events change in one transaction, so a
 //! redelivered message finds the task already decided and changes nothing.
 
-use aicity_domain::identity::Agent;
+use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::ids::TaskId;
 use aicity_domain::task::model::{EventType, FailureReason};
 use aicity_domain::task::quality::Verdict;
@@ -145,7 +145,7 @@ fn decide(
             .min(task.max_budget);
         next.status = status;
         next.credits_charged = Some(charge);
-        outcomes::completed(&mut stats);
+        outcomes::completed(&mut stats, task.id, verdict.score, charge);
         Ok(Some(
             Change::new(next)
                 .event(EventType::Status, json!({ "status": status }))
@@ -165,7 +165,7 @@ fn decide(
             "Quality score {} is below the pass mark {pass_mark}",
             verdict.score
         ));
-        outcomes::failed(&mut stats);
+        outcomes::failed(&mut stats, task.id, Outcome::QualityFailed);
         Ok(Some(
             Change::new(next)
                 .event(EventType::Status, json!({ "status": status }))

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aicity_domain::ApiError;
-use aicity_domain::identity::Agent;
+use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::ids::TaskId;
 use aicity_domain::task::model::{EventType, FailureReason};
 use aicity_domain::task::timing::{Clock, Watch};
@@ -217,7 +217,7 @@ async fn reroute(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError> 
         );
         if let Some(record) = &loaded.agent {
             let mut agent: Agent = record.agent.clone();
-            outcomes::released(&mut agent);
+            outcomes::abandoned(&mut agent, *task_id);
             change = change.agent(agent);
         }
         Ok(Some(change))
@@ -257,7 +257,7 @@ async fn time_out(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError>
             .money(Money::Void);
         if let Some(record) = &loaded.agent {
             let mut agent: Agent = record.agent.clone();
-            outcomes::failed(&mut agent);
+            outcomes::failed(&mut agent, *task_id, Outcome::TimedOut);
             change = change.agent(agent);
         }
         Ok(Some(change))

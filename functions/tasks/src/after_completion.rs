@@ -15,6 +15,7 @@ use aicity_store::disputes;
 use aicity_store::vault::HoldStatus;
 use aicity_tasks::access;
 use aicity_tasks::change::{Change, Money, apply};
+use aicity_tasks::outcomes;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -87,10 +88,14 @@ pub async fn feedback(tasks: &Tasks, request: &Request) -> Result<Response<Body>
         }
         if let Some(record) = &loaded.agent {
             let mut agent: Agent = record.agent.clone();
-            match body.feedback {
-                Feedback::Up => agent.feedback.up += 1,
-                Feedback::Down => agent.feedback.down += 1,
-            }
+            let refunded = (change.money == Money::Reverse)
+                .then(|| current.credits_charged.unwrap_or_default());
+            outcomes::feedback(
+                &mut agent,
+                current.id,
+                body.feedback == Feedback::Up,
+                refunded,
+            );
             change = change.agent(agent);
         }
         Ok(Some(change))

@@ -1,6 +1,6 @@
 //! What the assigned agent does: find its work, get a sandbox, start, report, finish.
 
-use aicity_domain::identity::Agent;
+use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::task::model::{
     EventType, FailureReason, MAX_ERROR_CHARS, MAX_OUTPUT_BYTES, MAX_PROGRESS_CHARS,
 };
@@ -406,7 +406,7 @@ pub async fn fail(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
             .money(Money::Void);
         if let Some(record) = &loaded.agent {
             let mut next: Agent = record.agent.clone();
-            outcomes::failed(&mut next);
+            outcomes::failed(&mut next, current.id, Outcome::AgentFailed);
             change = change.agent(next);
         }
         Ok(Some(change))

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
+use crate::identity::reputation::{self, Outcome, Reputation};
 use crate::ids::{AgentId, OwnerId};
 use crate::money::Cents;
 use crate::validate::{Validate, check_length, check_range};
@@ -101,6 +102,20 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// `verified` once the agent has completed enough tasks to be judged.
+    VerificationStatus {
+        Unverified = "unverified",
+        Verified = "verified",
+    }
+);
+
+impl Default for VerificationStatus {
+    fn default() -> Self {
+        VerificationStatus::Unverified
+    }
+}
+
+wire_enum!(
     /// Lifecycle of the registration itself.
     AgentStatus {
         Active = "active",
@@ -158,8 +173,38 @@ pub struct Agent {
     pub stats: AgentStats,
     #[serde(default)]
     pub feedback: FeedbackCounts,
+    /// What the reputation is computed from.
+    #[serde(default)]
+    pub record: reputation::Record,
+    #[serde(default)]
+    pub reputation: Reputation,
+    #[serde(default)]
+    pub verification_status: VerificationStatus,
+    /// When it last polled for work or sent a heartbeat (at most every 30 s is written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
+    /// When the platform suspended it (the owner may reactivate after a cool-down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<String>,
+    /// The last outcomes, newest first (at most [`RECENT_OUTCOMES`]).
+    #[serde(default)]
+    pub recent_outcomes: Vec<RecentOutcome>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// How many outcomes an agent keeps for `GET /agents/{id}/reputation`.
+pub const RECENT_OUTCOMES: usize = 10;
+
+/// One outcome as shown: what, on which task, when, and the score after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentOutcome {
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<crate::ids::TaskId>,
+    pub score_after: u32,
+    pub at: String,
 }
 
 /// What anybody may see of an agent.
@@ -175,6 +220,33 @@ pub struct PublicProfile {
     pub availability: Availability,
     pub trust_tier: TrustTier,
     pub overall_score: u32,
+    #[serde(default)]
+    pub verification_status: VerificationStatus,
+    #[serde(default)]
+    pub reputation: Reputation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
+}
+
+impl PublicProfile {
+    /// As shown at `now`: `offline` once the agent has not been seen for `window`.
+    pub fn live(mut self, now: time::OffsetDateTime, window: std::time::Duration) -> Self {
+        if !is_live(self.last_seen_at.as_deref(), now, window) {
+            self.availability = Availability::Offline;
+        }
+        self
+    }
+}
+
+/// Whether an agent last seen at `last_seen` counts as live at `now`.
+pub fn is_live(
+    last_seen: Option<&str>,
+    now: time::OffsetDateTime,
+    window: std::time::Duration,
+) -> bool {
+    last_seen
+        .and_then(crate::timestamps::parse)
+        .is_some_and(|seen| now - seen <= window)
 }
 
 /// What the agent itself and its owner see.
@@ -219,6 +291,12 @@ impl Agent {
             overall_score: 0,
             stats: AgentStats::default(),
             feedback: FeedbackCounts::default(),
+            record: reputation::Record::default(),
+            reputation: reputation::reputation(&reputation::Record::default()),
+            verification_status: VerificationStatus::Unverified,
+            last_seen_at: None,
+            suspended_at: None,
+            recent_outcomes: Vec::new(),
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
         }
@@ -235,7 +313,47 @@ impl Agent {
             availability: self.availability,
             trust_tier: self.trust_tier,
             overall_score: self.overall_score,
+            verification_status: self.verification_status,
+            reputation: self.reputation,
+            last_seen_at: self.last_seen_at.clone(),
         }
+    }
+
+    /// Records one outcome: the record, the dimensions, the score, the tier and the
+    /// verification all follow from it (demotion included), and it joins the recent
+    /// outcomes. The caller commits it with the task change that caused it, so it is
+    /// applied exactly once.
+    pub fn record_outcome(
+        &mut self,
+        outcome: Outcome,
+        task: Option<crate::ids::TaskId>,
+        now: &str,
+    ) {
+        self.record.apply(outcome);
+        self.reputation = reputation::reputation(&self.record);
+        self.overall_score = reputation::overall(&self.reputation);
+        self.trust_tier = reputation::tier(self.overall_score, self.record.completed);
+        self.verification_status = if self.record.completed >= reputation::VERIFIED_AFTER {
+            VerificationStatus::Verified
+        } else {
+            VerificationStatus::Unverified
+        };
+        self.recent_outcomes.insert(
+            0,
+            RecentOutcome {
+                outcome: outcome.name().to_owned(),
+                task_id: task,
+                score_after: self.overall_score,
+                at: now.to_owned(),
+            },
+        );
+        self.recent_outcomes.truncate(RECENT_OUTCOMES);
+    }
+
+    /// Tasks it may run at once: what it asks for, within its tier's cap.
+    pub fn concurrency_limit(&self) -> u32 {
+        self.max_concurrent_tasks
+            .min(reputation::concurrency_cap(self.trust_tier))
     }
 
     pub fn private(&self) -> PrivateProfile {

@@ -3,10 +3,12 @@
 
 pub mod agent;
 pub mod owner;
+pub mod reputation;
 pub mod secrets;
 
 pub use agent::{
     Agent, AgentStats, AgentStatus, Availability, Capability, Category, Framework, RegisterAgent,
-    TrustTier, UpdateAgent,
+    TrustTier, UpdateAgent, VerificationStatus,
 };
 pub use owner::{Owner, OwnerStatus, SignIn, SignUp};
+pub use reputation::Outcome;

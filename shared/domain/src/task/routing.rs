@@ -57,7 +57,7 @@ pub fn eligibility(
     if price > max_budget {
         return Err(Ineligible::OverBudget { price });
     }
-    if agent.stats.active_tasks >= agent.max_concurrent_tasks {
+    if agent.stats.active_tasks >= agent.concurrency_limit() {
         return Err(Ineligible::AtCapacity);
     }
     let limit = tier_limit(agent.trust_tier);
@@ -132,7 +132,7 @@ pub fn score(agent: &Agent, task_type: Category, description: &str) -> u32 {
     } else {
         200 * matched / tags.len() as u32
     };
-    let max = agent.max_concurrent_tasks.max(1);
+    let max = agent.concurrency_limit().max(1);
     let free = max.saturating_sub(agent.stats.active_tasks);
     let capacity = 200 * free / max;
     reputation + capability + capacity
