@@ -1,6 +1,9 @@
 # The two commands: `make dev` runs the whole system locally, `make test` runs every test.
 # Both install what is missing (the .venv with moto, cargo-lambda, sam, cfn-lint; crates via cargo).
-.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas
+# `make dev DYNAMODB=local` / `make test DYNAMODB=local`: DynamoDB on DynamoDB Local
+# (AWS's own engine, Java 17) while moto keeps serving SQS; the default is DYNAMODB=moto.
+.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas fuzz bench-routing
+export DYNAMODB
 
 dev:                  ## emulator + functions (cargo lambda watch) + HTTP API on :4000, pollers, schedules
 	scripts/dev.sh
@@ -19,8 +22,14 @@ demo:                 ## with `make dev` running: two owners, two agents, a revi
 smoke:                ## starts `make dev`, checks the health route and a probe through :4000, stops
 	scripts/smoke.sh
 
-test-dynamodb-local:  ## store conformance tests against DynamoDB Local (Java 17)
+test-dynamodb-local:  ## store conformance, lifecycle and money tests on DynamoDB Local (Java 17), SQS on moto
 	scripts/dynamodb-local.sh
 
 build-lambdas:        ## release builds for arm64 Lambda, as `sam build` does
 	. .venv/bin/activate && cd infra && sam build --beta-features --template template.yaml
+
+fuzz:                 ## the randomized auditor on DynamoDB Local: AUDITOR_OPS (default 25,000) × AUDITOR_WORKERS (4), seed AUDITOR_SEED
+	scripts/fuzz.sh
+
+bench-routing:        ## items read per routed task with 10, 100 and 1,000 agents in the category
+	scripts/bench-routing.sh

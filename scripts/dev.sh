@@ -2,10 +2,16 @@
 # Starts the whole system locally: moto (127.0.0.1:4566) unless AWS_ENDPOINT_URL is
 # given, the functions under `cargo lambda watch` (:9000), and the local runner
 # (HTTP API on :4000, queue pollers, schedules). Ctrl-C stops everything it started.
+# DYNAMODB=local puts DynamoDB on DynamoDB Local (127.0.0.1:8000 unless
+# AWS_ENDPOINT_URL_DYNAMODB is given); SQS stays on moto.
 source "$(dirname "$0")/lib.sh"
+engine="$(dynamodb_engine)"
 ensure_venv
 export PATH="$VENV/bin:$PATH"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
+# Courts admins: the runner takes a template parameter from the variable named after it
+# (AdminEmails ← ADMIN_EMAILS) into the functions' environment.
+export ADMIN_EMAILS="${ADMIN_EMAILS:-admin@aicity.local}"
 API_PORT="${AICITY_API_PORT:-4000}"
 INVOKE_PORT="${AICITY_INVOKE_PORT:-9000}"
 cd "$ROOT"
@@ -34,6 +40,16 @@ if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
   fi
   export AWS_ENDPOINT_URL="http://127.0.0.1:4566"
 fi
+if [[ "$engine" == local && -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; then
+  if port_open 8000; then
+    log "using the DynamoDB Local already on 127.0.0.1:8000"
+  else
+    log "starting DynamoDB Local on 127.0.0.1:8000"
+    start_dynamodb_local 8000
+    pids+=("$(cat "$STATE/dynamodb-local-8000.pid")")
+  fi
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:8000"
+fi
 
 log "building the runner and the functions"
 cargo build --quiet -p aicity-local
@@ -43,7 +59,7 @@ for bin in $(sed -n 's/^ *Binary: *\([A-Za-z0-9_-]*\).*/\1/p' infra/template.yam
   cargo build --quiet --bin "$bin"
 done
 
-log "creating tables and queues in $AWS_ENDPOINT_URL"
+log "creating tables and queues in $AWS_ENDPOINT_URL${AWS_ENDPOINT_URL_DYNAMODB:+ (tables in $AWS_ENDPOINT_URL_DYNAMODB)}"
 target/debug/aicity-local provision --env-file "$STATE/functions.env"
 
 log "starting the functions (cargo lambda watch on :$INVOKE_PORT, log in .local/watch.log)"

@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# Runs the store conformance tests against DynamoDB Local: AWS's own engine, the second
-# conformance target for conditional writes and transactions. Its jar ships inside the
-# npm package amplify-dynamodb-simulator; it runs on the machine's Java 17.
+# CI's second engine: DynamoDB Local (AWS's own engine, on Java 17) for DynamoDB, a moto
+# on a free port for SQS. Runs the store conformance tests (conditional writes,
+# transactions) and the tests where money moves under crashes and contention: the
+# runner's money-safety, task lifecycle, end-to-end, after-completion and SDK demo
+# tests, the ledger, the payment providers and the vault function. Extra arguments go
+# to `cargo nextest run`.
 source "$(dirname "$0")/lib.sh"
+ensure_venv
 
-version=2.9.30
-dir="$STATE/dynamodb-local-$version"
-if [[ ! -f "$dir/package/emulator/DynamoDBLocal.jar" ]]; then
-  log "fetching DynamoDB Local (npm pack amplify-dynamodb-simulator@$version)"
-  mkdir -p "$dir"
-  (cd "$dir" && npm pack --silent "amplify-dynamodb-simulator@$version" >/dev/null && tar xzf ./*.tgz)
-fi
-command -v java >/dev/null || { echo "DynamoDB Local needs Java 17 (java on PATH)" >&2; exit 1; }
+port="$(free_port)"
+log "starting moto (SQS) on 127.0.0.1:$port"
+start_moto "$port"
+stop_on_exit "$STATE/moto-$port.pid"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 
 port="$(free_port)"
 log "starting DynamoDB Local on 127.0.0.1:$port"
-(cd "$dir/package/emulator" && exec java -Djava.library.path=./DynamoDBLocal_lib \
-  -jar DynamoDBLocal.jar -inMemory -port "$port") >"$STATE/dynamodb-local.log" 2>&1 &
-echo $! >"$STATE/dynamodb-local.pid"
-trap 'stop_pidfile "$STATE/dynamodb-local.pid"' EXIT
-wait_for_port "$port" "DynamoDB Local" 150
+start_dynamodb_local "$port"
+stop_on_exit "$STATE/dynamodb-local-$port.pid"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 
 cd "$ROOT"
-AWS_ENDPOINT_URL="http://127.0.0.1:$port" cargo nextest run -p aicity-store --test conformance "$@"
+cargo nextest run --no-fail-fast \
+  -p aicity-store --test conformance \
+  -p aicity-local --test money_safety --test auditor --test lifecycle --test end_to_end \
+  --test after_completion --test sdk_demo \
+  -p aicity-vault --test ledger_on_emulator --test payments \
+  -p vault --test vault \
+  "$@"

