@@ -7,6 +7,7 @@ use aicity_domain::identity::agent::MAX_ACTIVE_AGENTS_PER_OWNER;
 use aicity_domain::identity::secrets::{generate_api_key, hash_secret};
 use aicity_domain::identity::{
     Agent, AgentStatus, Availability, Category, Framework, RegisterAgent, TrustTier, UpdateAgent,
+    VerificationStatus,
 };
 use aicity_domain::ids::AgentId;
 use aicity_domain::timestamps;
@@ -18,6 +19,7 @@ use aicity_http::{
 };
 use aicity_store::StoreError;
 use aicity_store::agents::{self, AgentRecord, SearchFilter};
+use aicity_tasks::outcomes::SUSPENSION_COOLDOWN;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -32,6 +34,8 @@ pub async fn handle(ctx: &Context, request: Request) -> Result<Response<Body>, A
         Some("GET /api/v1/agents") => list_own(ctx, &request).await,
         Some("GET /api/v1/agents/me") => me(ctx, &request).await,
         Some("PATCH /api/v1/agents/me") => update_me(ctx, &request).await,
+        Some("POST /api/v1/agents/me/heartbeat") => heartbeat(ctx, &request).await,
+        Some("GET /api/v1/agents/{id}/reputation") => reputation(ctx, &request).await,
         Some("GET /api/v1/agents/search") => search(ctx, &request).await,
         Some("GET /api/v1/agents/{id}") => public_profile(ctx, &request).await,
         Some("PATCH /api/v1/agents/{id}") => update_owned(ctx, &request).await,
@@ -48,6 +52,15 @@ pub async fn handle(ctx: &Context, request: Request) -> Result<Response<Body>, A
 
 fn now() -> String {
     timestamps::format(OffsetDateTime::now_utc())
+}
+
+/// A profile as shown now: `offline` once the agent has not been seen lately.
+fn shown(ctx: &Context, agent: &Agent) -> serde_json::Value {
+    let mut private = agent.private();
+    private.public = private
+        .public
+        .live(OffsetDateTime::now_utc(), ctx.limits.agent_liveness);
+    json!(private)
 }
 
 fn agent_not_found() -> ApiError {
@@ -138,7 +151,7 @@ async fn register(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
         version: 1,
     };
     match agents::register(ctx.db(), &ctx.table, &record, MAX_ACTIVE_AGENTS_PER_OWNER).await {
-        Ok(()) => created(json!({ "agent": record.agent.private(), "apiKey": api_key })),
+        Ok(()) => created(json!({ "agent": shown(ctx, &record.agent), "apiKey": api_key })),
         Err(err) if err.failed_labels() == ["owner"] => Err(agent_limit_reached()),
         Err(err) => {
             tracing::error!(error = %err, "agent registration failed");
@@ -156,14 +169,87 @@ async fn list_own(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
         .iter()
         .skip(page.offset() as usize)
         .take(page.page_size as usize)
-        .map(Agent::private)
+        .map(|agent| shown(ctx, agent))
         .collect();
     paginated(items, Pagination::new(page, total))
 }
 
 async fn me(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let record = auth::agent(ctx, request).await?;
-    ok(record.agent.private())
+    ok(shown(ctx, &record.agent))
+}
+
+/// `POST /agents/me/heartbeat`: the agent is alive (as a poll for work says too).
+/// Written at most every 30 s, so a tight loop costs no write per call.
+async fn heartbeat(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    let record = auth::agent(ctx, request).await?;
+    let now = OffsetDateTime::now_utc();
+    let written = agents::mark_seen(
+        ctx.db(),
+        &ctx.table,
+        &record,
+        now,
+        aicity_domain::identity::agent::LIVENESS_WRITE_EVERY,
+    )
+    .await?;
+    let last_seen = if written {
+        Some(timestamps::format(now))
+    } else {
+        record.agent.last_seen_at.clone()
+    };
+    let mut agent = record.agent.clone();
+    agent.last_seen_at = last_seen.clone();
+    let public = agent.public().live(now, ctx.limits.agent_liveness);
+    ok(json!({
+        "agentId": agent.id,
+        "lastSeenAt": last_seen,
+        "availability": public.availability,
+    }))
+}
+
+/// `GET /agents/{id}/reputation` (any caller): the dimensions, tier, confidence,
+/// counts and the last outcomes.
+async fn reputation(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    auth::caller(ctx, request).await?;
+    let agent = load(ctx, &agent_id(request)?).await?.agent;
+    let record = agent.record;
+    ok(json!({
+        "agentId": agent.id,
+        "overallScore": agent.overall_score,
+        "trustTier": agent.trust_tier,
+        "verificationStatus": agent.verification_status,
+        "confidence": agent.reputation.confidence,
+        "dimensions": {
+            "outcome": agent.reputation.outcome,
+            "relationship": agent.reputation.relationship,
+            "economic": agent.reputation.economic,
+            "reliability": agent.reputation.reliability,
+        },
+        "counts": {
+            "completed": record.completed,
+            "failed": record.failed(),
+            "qualityFailed": record.quality_failed,
+            "agentFailed": record.agent_failed,
+            "timedOut": record.timed_out,
+            "abandoned": record.abandoned,
+            "thumbsUp": record.thumbs_up,
+            "thumbsDown": record.thumbs_down,
+            "refunded": record.refunded,
+            "disputesFiled": record.disputes_filed,
+            "disputesWon": record.disputes_won,
+            "disputesLost": record.disputes_lost,
+            "earned": record.earned,
+        },
+        "lastOutcomes": agent.recent_outcomes,
+        "budgetLimit": limit_of(agent.trust_tier),
+        "concurrencyLimit": agent.concurrency_limit(),
+    }))
+}
+
+/// The tier's budget limit in cents, `null` for none.
+fn limit_of(tier: TrustTier) -> Option<i64> {
+    let limit = aicity_domain::task::routing::tier_limit(tier).get();
+    (limit != i64::MAX).then_some(limit)
 }
 
 fn apply(update: &UpdateAgent) -> impl Fn(&mut Agent) -> Result<(), ApiError> + '_ {
@@ -179,7 +265,7 @@ async fn update_me(ctx: &Context, request: &Request) -> Result<Response<Body>, A
     let record = auth::agent(ctx, request).await?;
     let update: UpdateAgent = json_body(request, MAX_BODY)?;
     let saved = modify(ctx, record, None, apply(&update)).await?;
-    ok(saved.agent.private())
+    ok(shown(ctx, &saved.agent))
 }
 
 async fn update_owned(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -188,13 +274,16 @@ async fn update_owned(ctx: &Context, request: &Request) -> Result<Response<Body>
     let update: UpdateAgent = json_body(request, MAX_BODY)?;
     let record = load_owned(ctx, &owner, &id).await?;
     let saved = modify(ctx, record, None, apply(&update)).await?;
-    ok(saved.agent.private())
+    ok(shown(ctx, &saved.agent))
 }
 
 async fn public_profile(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     auth::caller(ctx, request).await?;
     let record = load(ctx, &agent_id(request)?).await?;
-    ok(record.agent.public())
+    ok(record
+        .agent
+        .public()
+        .live(OffsetDateTime::now_utc(), ctx.limits.agent_liveness))
 }
 
 async fn set_status(
@@ -221,16 +310,32 @@ async fn set_status(
             }
             _ => {}
         }
+        if target == AgentStatus::Active && agent.status == AgentStatus::Suspended {
+            // A suspension for consecutive failures lasts its cool-down at least.
+            let until = agent
+                .suspended_at
+                .as_deref()
+                .and_then(timestamps::parse)
+                .map(|at| at + SUSPENSION_COOLDOWN);
+            if let Some(until) = until.filter(|until| OffsetDateTime::now_utc() < *until) {
+                return Err(ApiError::with_message(
+                    ErrorCode::AgentSuspended,
+                    "The agent was suspended for consecutive failures; it can be reactivated after the cool-down",
+                )
+                .details(json!({ "reactivatableAt": timestamps::format(until) })));
+            }
+        }
         if target == AgentStatus::Active {
             // A fresh start after a suspension for consecutive failures.
             agent.stats.consecutive_failures = 0;
+            agent.suspended_at = None;
         }
         agent.status = target;
         agent.updated_at = now.clone();
         Ok(())
     })
     .await?;
-    ok(saved.agent.private())
+    ok(shown(ctx, &saved.agent))
 }
 
 async fn rotate_key(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -276,6 +381,7 @@ fn enum_param<T: Copy>(
 
 async fn search(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     auth::caller(ctx, request).await?;
+    let now_at = OffsetDateTime::now_utc();
     let mut errors = Vec::new();
     let page = match page_request(request) {
         Ok(page) => Some(page),
@@ -324,6 +430,15 @@ async fn search(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiE
             TrustTier::as_str,
             &mut errors,
         ),
+        verification_status: enum_param(
+            request,
+            "verificationStatus",
+            VerificationStatus::parse,
+            VerificationStatus::ALL,
+            VerificationStatus::as_str,
+            &mut errors,
+        ),
+        live_since: (now_at - ctx.limits.agent_liveness).unix_timestamp(),
         min_score: match query_param(request, "minScore") {
             None => None,
             Some(raw) => match raw.parse::<u32>() {
@@ -344,5 +459,9 @@ async fn search(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiE
     };
     let (items, total) =
         agents::search(ctx.db(), &ctx.table, &filter, page.offset(), page.page_size).await?;
+    let items: Vec<_> = items
+        .into_iter()
+        .map(|profile| profile.live(now_at, ctx.limits.agent_liveness))
+        .collect();
     paginated(items, Pagination::new(page, total))
 }

@@ -96,6 +96,14 @@ async fn register_then_read_as_the_agent_and_as_the_owner() {
     assert_eq!(mine.body["pagination"]["total"], 1);
     assert_eq!(mine.data()[0]["id"], agent["id"]);
 
+    // Never seen: offline whatever it says; once it polls, what it says.
+    let me = agents_call(&ctx, Call::at("GET", "/api/v1/agents/me").api_key(key)).await;
+    assert_eq!(me.data()["availability"], "offline");
+    agents_call(
+        &ctx,
+        Call::at("POST", "/api/v1/agents/me/heartbeat").api_key(key),
+    )
+    .await;
     let patched = agents_call(
         &ctx,
         Call::at("PATCH", "/api/v1/agents/me")
@@ -275,7 +283,9 @@ async fn another_owner_can_neither_change_nor_see_private_fields() {
             "id",
             "overallScore",
             "pricing",
-            "trustTier"
+            "reputation",
+            "trustTier",
+            "verificationStatus"
         ]
     );
     assert_eq!(public.data()["description"], "Mine does research");
@@ -311,9 +321,19 @@ async fn set_score(ctx: &Context, id: &str, score: u32) {
 async fn search_filters_orders_by_score_and_paginates() {
     let ctx = aicity_testkit::context(Limits::default()).await;
     let token = owner(&ctx).await;
-    let (a, _) = register(&ctx, &token, registration("A", "code_review", 100)).await;
+    let (a, a_key) = register(&ctx, &token, registration("A", "code_review", 100)).await;
     let (b, b_key) = register(&ctx, &token, registration("B", "code_review", 100)).await;
-    let (c, _) = register(&ctx, &token, registration("C", "code_review", 100)).await;
+    let (c, c_key) = register(&ctx, &token, registration("C", "code_review", 100)).await;
+    // A and C are running (they sent a heartbeat); the others never were.
+    for key in [&a_key, &c_key] {
+        let beat = agents_call(
+            &ctx,
+            Call::at("POST", "/api/v1/agents/me/heartbeat").api_key(key),
+        )
+        .await;
+        assert_eq!(beat.status, 200, "{}", beat.body);
+        assert_eq!(beat.data()["availability"], "available");
+    }
     let mut langgraph = registration("D", "security", 100);
     langgraph["framework"] = json!("langgraph");
     let (d, _) = register(&ctx, &token, langgraph).await;

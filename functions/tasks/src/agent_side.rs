@@ -27,6 +27,18 @@ const MAX_EXECUTION_MS: i64 = 86_400_000;
 pub async fn list_submitted(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let agent = auth::agent(ctx, request).await?;
+    // Polling for work is the agent's sign of life (written at most every 30 s).
+    if let Err(err) = aicity_store::agents::mark_seen(
+        ctx.db(),
+        &ctx.table,
+        &agent,
+        time::OffsetDateTime::now_utc(),
+        aicity_domain::identity::agent::LIVENESS_WRITE_EVERY,
+    )
+    .await
+    {
+        tracing::warn!(agent_id = %agent.agent.id, error = %err, "last seen not recorded");
+    }
     let mut waiting = task_store::assigned_to(
         ctx.db(),
         &ctx.table,

@@ -31,7 +31,9 @@ pub async fn get(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Api
     ok(record.task)
 }
 
-/// `GET /tasks?role=submitted|assigned&status=&page=&pageSize=`, newest first.
+/// `GET /tasks?role=submitted|assigned&status=&page=&pageSize=`, newest first. An
+/// owner's default is what it submitted; an agent's, both what it submitted and what
+/// it was assigned.
 pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let caller = auth::caller(ctx, request).await?;
@@ -61,8 +63,24 @@ pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
                 .filter(|t| t.caller_agent_id == Some(agent.agent.id))
                 .collect()
         }
-        (None | Some("assigned"), Caller::Agent(agent)) => {
+        (Some("assigned"), Caller::Agent(agent)) => {
             task_store::assigned_to(ctx.db(), &ctx.table, &agent.agent.id, None).await?
+        }
+        // Without a role an agent sees both sides of its work: what it hired others
+        // for and what it was hired for, newest first (a task is on one side only:
+        // nobody is hired by its own owner's agents).
+        (None, Caller::Agent(agent)) => {
+            let mut both: Vec<_> =
+                task_store::submitted_by(ctx.db(), &ctx.table, &agent.agent.owner_id)
+                    .await?
+                    .into_iter()
+                    .filter(|t| t.caller_agent_id == Some(agent.agent.id))
+                    .collect();
+            both.extend(
+                task_store::assigned_to(ctx.db(), &ctx.table, &agent.agent.id, None).await?,
+            );
+            both.sort_by_key(|t| std::cmp::Reverse(t.id));
+            both
         }
         (Some("assigned"), Caller::Owner(_)) => {
             return Err(ApiError::invalid_field(

@@ -111,6 +111,7 @@ async fn submit_checked(
         quality_reasons: Vec::new(),
         routing_attempts: 0,
         quality_attempts: 0,
+        declined_by: Vec::new(),
         created_at: timestamps::format(now),
         updated_at: timestamps::format(now),
         completed_at: None,
@@ -118,6 +119,7 @@ async fn submit_checked(
         started_at: None,
         settled_at: None,
         dispute_id: None,
+        dispute_status: None,
     };
     let requested_agent = body.agent_id;
     vault::pool(ctx.db(), &ctx.table, &owner).await?;
@@ -205,6 +207,8 @@ async fn check_direct_hire(
     }
 }
 
+/// Refused up front only when no agent could ever take it (availability and load
+/// aside): a bounded read of the category's best agents.
 async fn check_someone_could(
     tasks: &Tasks,
     task_type: Category,
@@ -212,12 +216,7 @@ async fn check_someone_could(
     owner: OwnerId,
 ) -> Result<(), ApiError> {
     let ctx = &tasks.ctx;
-    let ids = agents::active_in_category(ctx.db(), &ctx.table, task_type).await?;
-    let candidates = agents::get_many(ctx.db(), &ctx.table, &ids).await?;
-    if candidates
-        .iter()
-        .any(|r| could_take(&r.agent, task_type, budget, owner).is_ok())
-    {
+    if agents::someone_could_take(ctx.db(), &ctx.table, task_type, budget, &owner, 4).await? {
         Ok(())
     } else {
         Err(ApiError::with_message(

@@ -437,26 +437,35 @@ async fn the_sweeper_takes_an_unstarted_task_back_and_routes_it_again() {
     let (mut world, parts) = world_with(Knobs::default()).await;
     let buyer = world.owner(10_000).await;
     let seller = world.owner(0).await;
-    let (_, key) = world.reviewer(&seller, 1_000, 1).await;
+    let (first, key) = world.reviewer(&seller, 1_000, 1).await;
     let id = world.submit(&buyer, 2_000).await;
     world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+    // A second agent comes online; the first never starts.
+    let (second, other_key) = world.reviewer(&seller, 1_500, 1).await;
     parts
         .knobs
         .settlement_clock
         .pin(time::OffsetDateTime::now_utc() + Duration::from_secs(3_600));
     let report = aicity_local_sweep(&parts).await;
     assert_eq!(report.rerouted, 1, "{report:?}");
-    // The agent's slot was freed, so the router can give it the task again.
+    // The lapsed agent's slot was freed, and the task goes to the other one.
     let again = world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
     assert_eq!(again["status"], "submitted");
+    assert_eq!(
+        again["agentId"],
+        second.as_str(),
+        "never offered to {first} again"
+    );
     let me = world
         .call(Method::GET, "/agents/me", Auth::Key(&key), None)
         .await
         .1;
-    assert_eq!(
-        me["data"]["stats"]["activeTasks"], 1,
-        "counted once, not twice"
-    );
+    assert_eq!(me["data"]["stats"]["activeTasks"], 0, "its slot freed once");
+    let other = world
+        .call(Method::GET, "/agents/me", Auth::Key(&other_key), None)
+        .await
+        .1;
+    assert_eq!(other["data"]["stats"]["activeTasks"], 1);
     let statuses: Vec<String> = world
         .events(&id)
         .await

@@ -185,6 +185,17 @@ impl Auditor {
                 .unwrap(),
             key: answer.data()["apiKey"].as_str().unwrap().to_owned(),
         });
+        let key = self.agents.last().unwrap().key.clone();
+        self.poll(&key).await;
+    }
+
+    /// An agent polls for work: its sign of life (written at most every 30 s).
+    async fn poll(&mut self, key: &str) {
+        self.http(
+            "tasks",
+            Call::at("GET", "/api/v1/tasks/submitted").api_key(key),
+        )
+        .await;
     }
 
     // ---- operations --------------------------------------------------------------
@@ -424,6 +435,7 @@ impl Auditor {
     async fn agent_work(&mut self, rng: &mut Rng) {
         let agent = rng.next(self.agents.len() as u64) as usize;
         let key = self.agents[agent].key.clone();
+        self.poll(&key).await;
         let listed = self
             .http(
                 "tasks",

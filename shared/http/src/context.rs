@@ -15,6 +15,8 @@ pub struct Limits {
     pub window: Duration,
     /// How long a session lasts.
     pub session_ttl: Duration,
+    /// How long an agent counts as live (`available`, routable) after it was last seen.
+    pub agent_liveness: Duration,
 }
 
 impl Default for Limits {
@@ -24,6 +26,7 @@ impl Default for Limits {
             per_ip_auth: 20,
             window: Duration::from_secs(60),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            agent_liveness: Duration::from_secs(120),
         }
     }
 }
@@ -36,7 +39,8 @@ fn number(name: &'static str, default: u64) -> Result<u64, MissingEnv> {
 }
 
 impl Limits {
-    /// `RATE_LIMIT_PER_MINUTE`, `AUTH_RATE_LIMIT_PER_MINUTE`, `SESSION_TTL_HOURS`.
+    /// `RATE_LIMIT_PER_MINUTE`, `AUTH_RATE_LIMIT_PER_MINUTE`, `SESSION_TTL_HOURS`,
+    /// `AGENT_LIVENESS_SECONDS`.
     pub fn from_env() -> Result<Self, MissingEnv> {
         let defaults = Self::default();
         Ok(Self {
@@ -44,6 +48,10 @@ impl Limits {
             per_ip_auth: number("AUTH_RATE_LIMIT_PER_MINUTE", defaults.per_ip_auth.into())? as u32,
             window: defaults.window,
             session_ttl: Duration::from_secs(number("SESSION_TTL_HOURS", 7 * 24)? * 3600),
+            agent_liveness: Duration::from_secs(number(
+                "AGENT_LIVENESS_SECONDS",
+                defaults.agent_liveness.as_secs(),
+            )?),
         })
     }
 }

@@ -7,7 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aicity_domain::identity::agent::PublicProfile;
-use aicity_domain::identity::{Agent, AgentStatus, Availability, Category, Framework, TrustTier};
+use aicity_domain::identity::{
+    Agent, AgentStatus, Availability, Category, Framework, TrustTier, VerificationStatus,
+};
 use aicity_domain::ids::{AgentId, OwnerId};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -53,19 +55,64 @@ fn agent_item(record: &AgentRecord) -> Result<HashMap<String, AttributeValue>, S
         .to_item()
 }
 
+/// A search row: the public profile, plus what routing decides on before it reads
+/// the few agents it picks (the owner, for "never your own agent"; when it was last
+/// seen, as epoch seconds a filter can compare).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRow {
+    #[serde(flatten)]
+    pub profile: PublicProfile,
+    pub owner_id: OwnerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_epoch: Option<i64>,
+}
+
+/// Liveness is tracked in buckets of this many seconds: an agent's routing rows move
+/// to the current bucket's partition when it is seen (at most every 30 s).
+pub const ROUTE_BUCKET_SECONDS: i64 = 60;
+
+/// The routing index partition of `category` for agents last seen in `bucket`.
+pub fn route_partition(category: Category, bucket: i64) -> String {
+    format!("ROUTE#{}#{bucket}", category.as_str())
+}
+
+fn last_seen_epoch(agent: &Agent) -> Option<i64> {
+    agent
+        .last_seen_at
+        .as_deref()
+        .and_then(aicity_domain::timestamps::parse)
+        .map(|t| t.unix_timestamp())
+}
+
 /// The search rows an agent has: one per category plus the all-categories row, and
-/// none at all unless it is active.
-fn search_rows(agent: &Agent) -> Vec<(Key, Stored<PublicProfile>)> {
+/// none at all unless it is active. A category row of an available agent that has
+/// been seen is also in the routing index (GSI3 `ROUTE#<category>#<minute>`, best
+/// score first), so routing reads only agents seen lately, a bounded number of them.
+fn search_rows(agent: &Agent) -> Vec<(Key, Stored<SearchRow>)> {
     if agent.status != AgentStatus::Active {
         return Vec::new();
     }
     let sort = format!("{:04}#{}", agent.overall_score.min(9999), agent.id);
+    let seen = last_seen_epoch(agent);
+    let routable = agent.availability == Availability::Available;
     std::iter::once(None)
         .chain(agent.categories().map(Some))
         .map(|category| {
             let key = Key::agent_search_row(&agent.id, category);
             let partition = format!("CAT#{}", category.map_or("*", Category::as_str));
-            let row = Stored::new(key.clone(), agent.public()).gsi2(partition, sort.clone());
+            let body = SearchRow {
+                profile: agent.public(),
+                owner_id: agent.owner_id,
+                last_seen_epoch: seen,
+            };
+            let mut row = Stored::new(key.clone(), body).gsi2(partition, sort.clone());
+            if let (Some(category), Some(seen), true) = (category, seen, routable) {
+                row = row.gsi3(
+                    route_partition(category, seen.div_euclid(ROUTE_BUCKET_SECONDS)),
+                    sort.clone(),
+                );
+            }
             (key, row)
         })
         .collect()
@@ -291,6 +338,128 @@ pub async fn save(
     Ok(record)
 }
 
+/// Records that the agent was seen at `now` (a poll for work or a heartbeat), unless
+/// that was written less than `every` ago: polling costs no write per poll. The write
+/// moves its routing rows to the current minute. Best effort: losing a race to a
+/// lifecycle step is fine (the next poll writes). Whether it wrote.
+pub async fn mark_seen(
+    client: &Client,
+    table: &str,
+    record: &AgentRecord,
+    now: time::OffsetDateTime,
+    every: std::time::Duration,
+) -> Result<bool, StoreError> {
+    let fresh = record
+        .agent
+        .last_seen_at
+        .as_deref()
+        .and_then(aicity_domain::timestamps::parse)
+        .is_some_and(|seen| now - seen < every);
+    if fresh || record.agent.status != AgentStatus::Active {
+        return Ok(false);
+    }
+    let mut next = record.agent.clone();
+    next.last_seen_at = Some(aicity_domain::timestamps::format(now));
+    match save(client, table, record, next, None, u32::MAX).await {
+        Ok(_) => Ok(true),
+        Err(err) if !err.failed_labels().is_empty() => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Routing candidates for `category`: agents seen since `cutoff` (epoch seconds) that
+/// are available, best score first within each minute bucket — at most `per_bucket`
+/// rows from each bucket since the cutoff, however many agents the category has. With
+/// how many items were read.
+pub async fn live_candidates(
+    client: &Client,
+    table: &str,
+    category: Category,
+    now: i64,
+    cutoff: i64,
+    per_bucket: i32,
+) -> Result<(Vec<SearchRow>, usize), StoreError> {
+    let mut rows = Vec::new();
+    let mut read = 0;
+    let (first, last) = (
+        cutoff.div_euclid(ROUTE_BUCKET_SECONDS),
+        now.div_euclid(ROUTE_BUCKET_SECONDS),
+    );
+    for bucket in (first..=last).rev() {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(crate::schema::GSI3.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", crate::schema::GSI3.pk)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(route_partition(category, bucket)),
+            )
+            .scan_index_forward(false)
+            .limit(per_bucket)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            read += 1;
+            let row = serde_dynamo::from_item::<_, Stored<SearchRow>>(item)?.body;
+            if row.last_seen_epoch.is_some_and(|seen| seen >= cutoff) {
+                rows.push(row);
+            }
+        }
+    }
+    Ok((rows, read))
+}
+
+/// Whether any active agent of another owner offers `category` at a price and tier
+/// that fit `budget` (availability and load aside). Reads the category's search rows
+/// best first, a page of 25 at a time, at most `max_pages` pages: bounded, whatever
+/// the size of the market.
+pub async fn someone_could_take(
+    client: &Client,
+    table: &str,
+    category: Category,
+    budget: aicity_domain::money::Cents,
+    buyer: &OwnerId,
+    max_pages: usize,
+) -> Result<bool, StoreError> {
+    let mut start = None;
+    for _ in 0..max_pages {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(GSI2.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI2.pk)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("CAT#{}", category.as_str())),
+            )
+            .scan_index_forward(false)
+            .limit(25)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        for item in page.items.unwrap_or_default() {
+            let row = serde_dynamo::from_item::<_, Stored<SearchRow>>(item)?.body;
+            let price = row.profile.pricing.get(&category).copied();
+            if row.owner_id != *buyer
+                && price.is_some_and(|p| p <= budget)
+                && budget <= aicity_domain::task::routing::tier_limit(row.profile.trust_tier)
+            {
+                return Ok(true);
+            }
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(false)
+}
+
 /// Several agents at once (missing ones are left out), e.g. routing candidates.
 pub async fn get_many(
     client: &Client,
@@ -332,26 +501,6 @@ pub async fn get_many(
     Ok(records)
 }
 
-/// Ids of active agents offering `category`, best score first (from the search rows).
-pub async fn active_in_category(
-    client: &Client,
-    table: &str,
-    category: Category,
-) -> Result<Vec<AgentId>, StoreError> {
-    let (profiles, _) = search(
-        client,
-        table,
-        &SearchFilter {
-            category: Some(category),
-            ..Default::default()
-        },
-        0,
-        u32::MAX,
-    )
-    .await?;
-    Ok(profiles.into_iter().map(|p| p.id).collect())
-}
-
 /// Filters of `GET /agents/search`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchFilter {
@@ -360,6 +509,9 @@ pub struct SearchFilter {
     pub min_score: Option<u32>,
     pub framework: Option<Framework>,
     pub trust_tier: Option<TrustTier>,
+    pub verification_status: Option<VerificationStatus>,
+    /// Agents not seen since (epoch seconds) count as `offline` for `availability`.
+    pub live_since: i64,
 }
 
 /// Active agents matching `filter`, best score first, and how many match in all.
@@ -386,13 +538,32 @@ pub async fn search(
         key_condition.push_str(" AND #sk >= :min");
     }
     let mut filters = Vec::new();
+    if let Some(availability) = filter.availability {
+        // Availability as shown: what the agent says, but `offline` once unseen.
+        names.insert("#availability".to_owned(), "availability".to_owned());
+        names.insert("#seen".to_owned(), "lastSeenEpoch".to_owned());
+        values.insert(
+            ":availability".to_owned(),
+            AttributeValue::S(availability.as_str().to_owned()),
+        );
+        values.insert(
+            ":since".to_owned(),
+            AttributeValue::N(filter.live_since.to_string()),
+        );
+        filters.push(match availability {
+            Availability::Offline => {
+                "(#availability = :availability OR attribute_not_exists(#seen) OR #seen < :since)"
+            }
+            _ => "(#availability = :availability AND #seen >= :since)",
+        }.to_owned());
+    }
     for (attribute, value) in [
-        (
-            "availability",
-            filter.availability.map(Availability::as_str),
-        ),
         ("framework", filter.framework.map(Framework::as_str)),
         ("trustTier", filter.trust_tier.map(TrustTier::as_str)),
+        (
+            "verificationStatus",
+            filter.verification_status.map(VerificationStatus::as_str),
+        ),
     ] {
         if let Some(value) = value {
             names.insert(format!("#{attribute}"), attribute.to_owned());

@@ -4,7 +4,7 @@
 use aicity_domain::ApiError;
 use aicity_domain::ids::{AgentId, TaskId};
 use aicity_domain::task::model::{EventType, FailureReason};
-use aicity_domain::task::routing::{eligibility, rank};
+use aicity_domain::task::routing::{eligibility, rank, tier_limit};
 use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
 use aicity_http::Context;
 use aicity_store::agents;
@@ -15,6 +15,46 @@ use crate::outcomes;
 
 /// Candidates tried per routing attempt (the best first).
 const CANDIDATES_PER_ATTEMPT: usize = 5;
+/// Routing index rows read from each minute of the liveness window.
+const ROWS_PER_BUCKET: i32 = 8;
+
+/// The few live agents worth reading for `task`: from the routing index (only agents
+/// seen within the liveness window, best score first in each minute), those of
+/// another owner whose price and tier fit the budget and who did not let this task
+/// lapse before; the best [`CANDIDATES_PER_ATTEMPT`] by the row's score. A bounded
+/// read whatever the size of the category.
+async fn live_candidates(
+    ctx: &Context,
+    task: &aicity_domain::task::model::Task,
+) -> Result<Vec<AgentId>, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let cutoff = now - ctx.limits.agent_liveness;
+    let (rows, _) = agents::live_candidates(
+        ctx.db(),
+        &ctx.table,
+        task.task_type,
+        now.unix_timestamp(),
+        cutoff.unix_timestamp(),
+        ROWS_PER_BUCKET,
+    )
+    .await?;
+    let mut fitting: Vec<_> = rows
+        .into_iter()
+        .filter(|row| {
+            let price = row.profile.pricing.get(&task.task_type).copied();
+            row.owner_id != task.caller_owner_id
+                && !task.declined_by.contains(&row.profile.id)
+                && price.is_some_and(|p| p <= task.max_budget)
+                && task.max_budget <= tier_limit(row.profile.trust_tier)
+        })
+        .collect();
+    fitting.sort_by_key(|row| (std::cmp::Reverse(row.profile.overall_score), row.profile.id));
+    Ok(fitting
+        .into_iter()
+        .take(CANDIDATES_PER_ATTEMPT)
+        .map(|row| row.profile.id)
+        .collect())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routed {
@@ -53,8 +93,12 @@ pub async fn route(ctx: &Context, task_id: &TaskId, max_attempts: u32) -> Result
 
     let ids = match task.requested_agent_id {
         Some(agent) => vec![agent],
-        None => agents::active_in_category(ctx.db(), &ctx.table, task.task_type).await?,
+        None => live_candidates(ctx, &task).await?,
     };
+    let ids: Vec<AgentId> = ids
+        .into_iter()
+        .filter(|id| !task.declined_by.contains(id))
+        .collect();
     let records = agents::get_many(ctx.db(), &ctx.table, &ids).await?;
     let candidates: Vec<_> = records.into_iter().map(|r| r.agent).collect();
     let ranked = rank(

@@ -127,8 +127,24 @@ impl World {
         Party { token }
     }
 
-    /// A code reviewer charging `price`, taking `max` tasks at once; returns (id, key).
+    /// A code reviewer charging `price`, taking `max` tasks at once, online (it sent a
+    /// heartbeat, as a running agent does); returns (id, key).
     pub async fn reviewer(&mut self, owner: &Party, price: i64, max: u32) -> (String, String) {
+        let (id, key) = self.idle_reviewer(owner, price, max).await;
+        self.heartbeat(&key).await;
+        (id, key)
+    }
+
+    /// A live agent's sign of life.
+    pub async fn heartbeat(&self, key: &str) {
+        let (status, body) = self
+            .call(Method::POST, "/agents/me/heartbeat", Auth::Key(key), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A reviewer that registered and never polls for work.
+    pub async fn idle_reviewer(&mut self, owner: &Party, price: i64, max: u32) -> (String, String) {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -267,7 +283,9 @@ impl World {
         }
         for agent in &self.agents {
             let wallet = vault::wallet(db, table, agent).await.unwrap();
-            sum += wallet.available.get() + wallet.pending_escrow.get();
+            // `shortfall` is shown as what the agent owes: its account is minus that.
+            sum += wallet.available.get() + wallet.pending_escrow.get() + wallet.frozen.get()
+                - wallet.shortfall.get();
         }
         sum += vault::revenue(db, table).await.unwrap().get();
         assert_eq!(sum, 0, "the ledger sums to zero");

@@ -109,6 +109,8 @@ wire_enum!(
     }
 );
 
+// The macro's enums derive no Default; this one starts unverified.
+#[allow(clippy::derivable_impls)]
 impl Default for VerificationStatus {
     fn default() -> Self {
         VerificationStatus::Unverified
@@ -192,6 +194,9 @@ pub struct Agent {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// An agent's `lastSeenAt` is written at most this often, however often it polls.
+pub const LIVENESS_WRITE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many outcomes an agent keeps for `GET /agents/{id}/reputation`.
 pub const RECENT_OUTCOMES: usize = 10;

@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn a_new_agent_scores_low_and_failures_and_refunds_cost() {
-        assert_eq!(score(&Record::default()) < 200, true);
+        assert!(score(&Record::default()) < 200);
         let mut good = Record::default();
         for _ in 0..10 {
             good.apply(Outcome::Completed {

@@ -1,8 +1,8 @@
 //! Secrets: random, shown once, stored only as hashes.
 //!
-//! API keys and session tokens are 32 random bytes rendered in base62; they are looked
-//! up by their SHA-256 (fast, and enough for 256 bits of entropy). Passwords, which
-//! people choose, are hashed with argon2id.
+//! API keys, session tokens and Trust API keys are 32 random bytes rendered in base62;
+//! they are looked up by their SHA-256 (fast, and enough for 256 bits of entropy).
+//! Passwords, which people choose, are hashed with argon2id.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 pub const API_KEY_PREFIX: &str = "ac_live_";
 pub const SESSION_TOKEN_PREFIX: &str = "ses_";
+pub const TRUST_KEY_PREFIX: &str = "tst_";
 /// 43 base62 characters carry 256 bits.
 const SECRET_CHARS: usize = 43;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -39,6 +40,11 @@ pub fn generate_api_key() -> String {
 /// A new owner session token.
 pub fn generate_session_token() -> String {
     format!("{SESSION_TOKEN_PREFIX}{}", random_base62(SECRET_CHARS))
+}
+
+/// A new Trust API key: `tst_` + 256 random bits.
+pub fn generate_trust_key() -> String {
+    format!("{TRUST_KEY_PREFIX}{}", random_base62(SECRET_CHARS))
 }
 
 /// The stored form of a random secret: lowercase hex SHA-256.
@@ -84,6 +90,15 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric())
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn trust_keys_are_prefixed_long_and_distinct() {
+        let a = generate_trust_key();
+        assert!(a.starts_with("tst_"));
+        assert_eq!(a.len(), "tst_".len() + 43);
+        assert!(a["tst_".len()..].bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, generate_trust_key());
     }
 
     #[test]
