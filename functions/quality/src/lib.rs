@@ -12,7 +12,7 @@ use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::Context;
 use aicity_quality::QualityGate;
-use aicity_store::{StoreError, faults, tasks as task_store};
+use aicity_store::{StoreError, assessments, faults, tasks as task_store};
 use aicity_tasks::change::{Change, Money, apply};
 use aicity_tasks::quality_stage::{self, GateErrored};
 use aicity_tasks::{TaskMessage, outcomes};
@@ -101,8 +101,19 @@ pub async fn assess(quality: &Quality, task_id: &TaskId) -> Result<(), ApiError>
             };
         }
     };
+    let gate = quality.gate.name();
     let decided = apply(ctx, task_id, None, |loaded| {
-        decide(loaded, &verdict, quality.pass_mark)
+        let change = decide(loaded, &verdict, quality.pass_mark)?;
+        // The gate's record for Courts, written with the verdict it records.
+        let record = verdict.assessment(
+            *task_id,
+            quality.pass_mark,
+            gate,
+            aicity_domain::timestamps::now(),
+        );
+        change
+            .map(|change| Ok(change.with_item(assessments::create_item(&ctx.table, &record)?)))
+            .transpose()
     })
     .await?;
     if decided.task.status == TaskStatus::Completed {

@@ -1,7 +1,8 @@
 //! `sweeper`: runs on a schedule and repairs what at-least-once delivery and crashes
-//! leave behind. Each rule looks at a bounded batch of the oldest tasks past their
-//! deadline (the `WATCH#…` index), and each step is a conditional transition or an
-//! idempotent message, so a rule that runs twice changes nothing twice.
+//! leave behind. Each rule pages through the tasks past their deadline (the `WATCH#…`
+//! index), oldest first, up to a per-run budget, so entries it cannot process never
+//! hide the rest; each step is a conditional transition or an idempotent message, so a
+//! rule that runs twice changes nothing twice.
 //!
 //! - waiting for routing too long (the message was lost): send it again;
 //! - assigned but not started too long: take it back from the agent and route again;
@@ -11,6 +12,8 @@
 //! - card charges recorded but never credited (a crash, a failed write, a payment
 //!   still processing): charge again under the same key or ask, and credit once;
 //! - completed and not paid well after the refund window: settle it now;
+//! - disputes the seller's side did not answer by the response deadline: on to the
+//!   admins' review queue (never an automatic refund);
 //! - sandboxes of finished tasks, or older than their maximum age: destroy them.
 
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use aicity_domain::ApiError;
 use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::ids::TaskId;
+use aicity_domain::task::dispute::{DisputeStatus, Party};
 use aicity_domain::task::model::{EventType, FailureReason};
 use aicity_domain::task::timing::{Clock, Watch};
 use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
@@ -28,10 +32,9 @@ use aicity_store::StoreError;
 use aicity_store::tasks::{self as task_store, SANDBOX_WATCH, TaskRecord};
 use aicity_tasks::change::{Change, Money, apply};
 use aicity_tasks::settlement::{Settled, settle};
-use aicity_tasks::{messages, outcomes, quality_stage};
+use aicity_tasks::{disputes, messages, outcomes, quality_stage};
 use aicity_vault::PaymentProvider;
 use aicity_vault::service::{self, Reconciled};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::json;
 
@@ -82,8 +85,8 @@ pub struct Sweeper {
     pub clock: Arc<dyn Clock>,
     pub refund_window: Duration,
     pub deadlines: Deadlines,
-    /// At most this many items per rule per run.
-    pub batch: i32,
+    /// At most this many items per rule per run (read page by page).
+    pub budget: usize,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -96,6 +99,8 @@ pub struct Report {
     pub quality_given_up: usize,
     pub payments: Reconciled,
     pub settled: usize,
+    /// Filed disputes past their response deadline moved to `under_review`.
+    pub disputes_escalated: usize,
     pub sandboxes_destroyed: usize,
 }
 
@@ -110,7 +115,7 @@ impl Sweeper {
             &self.ctx.table,
             watch,
             self.cutoff(age),
-            self.batch,
+            self.budget,
         )
         .await?)
     }
@@ -189,6 +194,7 @@ pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
             }
         }
     }
+    report.disputes_escalated = escalate_overdue_disputes(sweeper).await?;
     report.sandboxes_destroyed = destroy_leaked_sandboxes(sweeper).await?;
     tracing::info!(?report, "sweep");
     Ok(report)
@@ -208,6 +214,8 @@ async fn reroute(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError> 
             .map_err(|_| ApiError::internal())?;
         let mut next = task.clone();
         next.status = status;
+        // It let the task lapse: never offer it to that agent again.
+        next.declined_by.extend(task.agent_id);
         next.agent_id = None;
         next.agreed_price = None;
         next.assigned_at = None;
@@ -267,25 +275,53 @@ async fn time_out(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError>
         && saved.task.status == TaskStatus::Failed)
 }
 
+/// Filed disputes past their response deadline go to review without the seller's
+/// answer. Never a refund: only an admin's ruling moves the frozen money.
+async fn escalate_overdue_disputes(sweeper: &Sweeper) -> Result<usize, ApiError> {
+    let now = sweeper.clock.now();
+    let overdue = aicity_store::disputes::overdue(
+        sweeper.ctx.db(),
+        &sweeper.ctx.table,
+        now.unix_timestamp(),
+        sweeper.budget,
+    )
+    .await?;
+    let mut escalated = 0;
+    for dispute in overdue {
+        let id = dispute.id;
+        let step = Box::pin(disputes::act(
+            &sweeper.ctx,
+            dispute,
+            |_| Party::Platform,
+            &disputes::Request::Escalate,
+            now,
+        ));
+        match step.await {
+            Ok(after) if after.status == DisputeStatus::UnderReview => escalated += 1,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(dispute_id = %id, code = %err.code, "dispute escalation failed")
+            }
+        }
+    }
+    Ok(escalated)
+}
+
 /// Sandboxes whose task finished (after a grace) or that outlived their maximum age.
 async fn destroy_leaked_sandboxes(sweeper: &Sweeper) -> Result<usize, ApiError> {
     let ctx = &sweeper.ctx;
     let grace_cutoff = sweeper.cutoff(sweeper.deadlines.sandbox_grace);
     let max_age_cutoff = sweeper.cutoff(sweeper.deadlines.sandbox_max_age);
-    let page = ctx
-        .db()
-        .query()
-        .table_name(&ctx.table)
-        .index_name(aicity_store::schema::GSI3.name)
-        .key_condition_expression("GSI3PK = :pk AND GSI3SK < :cutoff")
-        .expression_attribute_values(":pk", AttributeValue::S(SANDBOX_WATCH.into()))
-        .expression_attribute_values(":cutoff", AttributeValue::S(format!("{grace_cutoff:012}")))
-        .limit(sweeper.batch)
-        .send()
-        .await
-        .map_err(|e| ApiError::from(StoreError::aws(e)))?;
+    let due = task_store::due_before(
+        ctx.db(),
+        &ctx.table,
+        SANDBOX_WATCH,
+        grace_cutoff,
+        sweeper.budget,
+    )
+    .await?;
     let mut destroyed = 0;
-    for item in page.items.unwrap_or_default() {
+    for item in due {
         let text = |name: &str| {
             item.get(name)
                 .and_then(|v| v.as_s().ok())

@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
         refund_window: aicity_tasks::settlement::refund_window_from_env()?,
         deadlines: sweeper::Deadlines::default(),
-        batch: 25,
+        budget: 1_000,
         ctx,
     };
     lambda_runtime::run(service_fn(|_event: LambdaEvent<CloudWatchEvent>| async {

@@ -1,8 +1,8 @@
 //! After a task completed: the buyer's thumbs up or down, and disputes.
 
-use aicity_domain::identity::Agent;
+use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::ids::DisputeId;
-use aicity_domain::task::dispute::{Dispute, DisputeStatus, FileDispute};
+use aicity_domain::task::dispute::{Dispute, DisputeStatus, FileDispute, filing_window_open};
 use aicity_domain::task::model::{EventType, Feedback};
 use aicity_domain::task::timing::refund_window_open;
 use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
@@ -109,13 +109,18 @@ pub async fn feedback(tasks: &Tasks, request: &Request) -> Result<Response<Body>
 }
 
 /// `POST /tasks/:id/dispute` {reason, description} → 201 `{id, taskId, status: filed,
-/// reason}`; one per task, on completed tasks; the agent hears of it as a task event.
+/// reason}`; one per task, on completed tasks within `DISPUTE_WINDOW_DAYS` of
+/// completion. Filing freezes the agent's earning for the task (out of escrow, or back
+/// out of its wallet if already paid) until Courts rules or the buyer withdraws; the
+/// agent hears of it as a task event.
 pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let caller = auth::caller(ctx, request).await?;
     let id = task_id(request)?;
     let body: FileDispute = json_body(request, MAX_BODY)?;
     let dispute_id = DisputeId::new();
+    let now = tasks.clock.now();
+    let rules = tasks.disputes;
     let saved = apply(ctx, &id, None, |loaded| {
         let current = &loaded.task.task;
         if access::actor(&caller, current) != Actor::Submitter {
@@ -130,6 +135,19 @@ pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>,
                 "A dispute was already filed on this task",
             ));
         }
+        let completed_at = current.completed_at.as_deref().and_then(timestamps::parse);
+        if !completed_at.is_some_and(|at| filing_window_open(at, now, rules.window)) {
+            let days = rules.window.as_secs() / (24 * 3600);
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidTaskState,
+                format!("Disputes are filed within {days} days of completion"),
+            )
+            .details(json!({ "completedAt": current.completed_at, "windowDays": days })));
+        }
+        let Some(hold) = loaded.hold.as_ref() else {
+            tracing::error!(task_id = %current.id, "a completed task without a hold");
+            return Err(ApiError::internal());
+        };
         let record = Dispute {
             id: dispute_id,
             task_id: current.id,
@@ -137,19 +155,35 @@ pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>,
             reason: body.reason,
             description: body.description.trim().to_owned(),
             filed_by: current.caller_owner_id,
+            buyer_agent_id: current.caller_agent_id,
             agent_id: current.agent_id,
-            created_at: aicity_domain::timestamps::now(),
+            seller_owner_id: loaded.agent.as_ref().map(|a| a.agent.owner_id),
+            amount: hold.charged,
+            created_at: timestamps::format(now),
+            response_deadline: Some(timestamps::format(now + rules.response_time)),
+            response: None,
+            responded_at: None,
+            responded_by: None,
+            resolution: None,
+            withdrawn_at: None,
+            updated_at: Some(timestamps::format(now)),
         };
         let mut next = current.clone();
         next.dispute_id = Some(dispute_id);
-        Ok(Some(
-            Change::new(next)
-                .event(
-                    EventType::Dispute,
-                    json!({ "disputeId": dispute_id, "reason": body.reason }),
-                )
-                .with_item(disputes::create_item(&ctx.table, &record)?),
-        ))
+        next.dispute_status = Some(DisputeStatus::Filed);
+        let mut change = Change::new(next)
+            .event(
+                EventType::Dispute,
+                json!({ "disputeId": dispute_id, "reason": body.reason, "status": DisputeStatus::Filed }),
+            )
+            .money(Money::Freeze)
+            .with_item(disputes::create_item(&ctx.table, &record)?);
+        if let Some(seller) = &loaded.agent {
+            let mut agent: Agent = seller.agent.clone();
+            outcomes::dispute(&mut agent, current.id, Outcome::DisputeFiled);
+            change = change.agent(agent);
+        }
+        Ok(Some(change))
     })
     .await?;
     if saved.task.dispute_id != Some(dispute_id) {
@@ -162,6 +196,8 @@ pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>,
         "status": record.status,
         "reason": record.reason,
         "description": record.description,
+        "amount": record.amount,
+        "responseDeadline": record.response_deadline,
         "createdAt": record.created_at,
     }))
 }

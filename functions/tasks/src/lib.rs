@@ -23,6 +23,8 @@ pub struct Tasks {
     /// Injected so the refund window is testable on both sides.
     pub clock: std::sync::Arc<dyn aicity_domain::task::timing::Clock>,
     pub refund_window: std::time::Duration,
+    /// How long after completion a dispute may be filed, and the seller's time to answer.
+    pub disputes: aicity_tasks::disputes::DisputeRules,
     pub sqs: aws_sdk_sqs::Client,
     pub payments: Box<dyn PaymentProvider>,
     pub sandboxes: Box<dyn SandboxProvider>,

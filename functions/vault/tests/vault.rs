@@ -290,7 +290,8 @@ async fn allocations_and_transfers_stay_within_one_owner() {
         .await;
     assert_eq!(
         wallet.data(),
-        &json!({"agentId": b, "available": 1_200, "pendingEscrow": 0, "lifetimeEarned": 0})
+        &json!({"agentId": b, "available": 1_200, "pendingEscrow": 0, "lifetimeEarned": 0,
+                "frozen": 0, "shortfall": 0, "underReview": false})
     );
     let owner_cannot = world
         .vault(Call::at("GET", "/api/v1/vault/wallet").bearer(&token))

@@ -69,7 +69,18 @@ async fn main() -> anyhow_like::Result<()> {
         .with_target(false)
         .init();
     let cli = Cli::parse();
-    let template = Template::load(&cli.template)?;
+    // A parameter is overridden by the environment variable named after it
+    // (`AdminEmails` by `ADMIN_EMAILS`): how `make dev` sets local values.
+    let template = Template::load_with(&cli.template, |parameter| {
+        let name = aicity_local::template::parameter_env_name(parameter);
+        let value = std::env::var(&name).ok().filter(|v| !v.is_empty())?;
+        tracing::info!(
+            parameter,
+            from = name,
+            "template parameter set from the environment"
+        );
+        Some(value)
+    })?;
     let clients = Clients::from_env().await;
     match cli.command {
         Command::Provision { env_file } => {

@@ -110,25 +110,62 @@ pub struct Template {
     pub functions: Vec<FunctionSpec>,
 }
 
+/// The environment variable that overrides a parameter locally: its name in
+/// SCREAMING_SNAKE_CASE (`AdminEmails` → `ADMIN_EMAILS`, `E2bApiKey` → `E2B_API_KEY`),
+/// which is also the name of the function variable the template feeds from it.
+pub fn parameter_env_name(parameter: &str) -> String {
+    let mut name = String::new();
+    let mut previous: Option<char> = None;
+    for c in parameter.chars() {
+        if c.is_ascii_uppercase()
+            && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+        {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+        previous = Some(c);
+    }
+    name
+}
+
 impl Template {
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        Self::load_with(path, |_| None)
+    }
+
+    /// [`Template::load`], each parameter taking the value `overrides` gives for it
+    /// (by its name) instead of its `Default`, as `sam deploy --parameter-overrides`.
+    pub fn load_with(
+        path: &Path,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TemplateError> {
         let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse_with(&text, overrides)
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(text, |_| None)
+    }
+
+    pub fn parse_with(
+        text: &str,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TemplateError> {
         let root: Value = serde_yaml::from_str(text)?;
         let mut template = Template::default();
 
         if let Some(params) = root.get("Parameters").and_then(Value::as_mapping) {
             for (name, spec) in params {
-                if let (Some(name), Some(default)) = (name.as_str(), spec.get("Default")) {
-                    template
-                        .parameters
-                        .insert(name.to_owned(), scalar(default).unwrap_or_default());
+                let Some(name) = name.as_str() else { continue };
+                // Overridden before anything reads them, so a queue's `!Ref` delay and
+                // a function's variable see the same value.
+                let value = overrides(name)
+                    .or_else(|| spec.get("Default").map(|d| scalar(d).unwrap_or_default()));
+                if let Some(value) = value {
+                    template.parameters.insert(name.to_owned(), value);
                 }
             }
         }
@@ -575,6 +612,23 @@ Resources:
         )
         .unwrap_err();
         assert!(err.to_string().contains("Binary"));
+    }
+
+    #[test]
+    fn parameters_take_overrides_before_anything_reads_them() {
+        assert_eq!(parameter_env_name("AdminEmails"), "ADMIN_EMAILS");
+        assert_eq!(parameter_env_name("E2bApiKey"), "E2B_API_KEY");
+        assert_eq!(
+            parameter_env_name("RefundWindowSeconds"),
+            "REFUND_WINDOW_SECONDS"
+        );
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+        let t = Template::load_with(&path, |name| {
+            (parameter_env_name(name) == "ADMIN_EMAILS").then(|| "admin@aicity.local".to_owned())
+        })
+        .unwrap();
+        assert_eq!(t.parameters["AdminEmails"], "admin@aicity.local");
+        assert_eq!(Template::load(&path).unwrap().parameters["AdminEmails"], "");
     }
 
     #[test]

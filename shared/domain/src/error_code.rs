@@ -265,7 +265,8 @@ error_codes! {
         /// window).
         BudgetLimitExceeded = "BUDGET_LIMIT_EXCEEDED", 400, "Budget limit exceeded";
         /// The wallet is flagged for reconciliation review; withdrawals are blocked until support
-        /// clears it.
+        /// clears it. Here: it owes a dispute shortfall, so transfers from it and allocations to
+        /// it are refused until its next earnings repay it.
         WalletUnderReview = "WALLET_UNDER_REVIEW", 403, "Wallet is under review";
         /// No Stripe customer exists for the owner yet; add a payment method first.
         NoStripeCustomer = "NO_STRIPE_CUSTOMER", 400, "No payment account configured";
@@ -291,10 +292,13 @@ error_codes! {
     "courts" {
         /// The assessment or dispute ID does not exist (assessments are created by delivery).
         CourtCaseNotFound = "COURT_CASE_NOT_FOUND", 404, "Assessment or dispute not found";
-        /// The caller is neither the buyer nor the seller of the assessment or dispute.
+        /// The caller is neither the buyer nor the seller of the assessment or dispute (nor an
+        /// admin), or takes a step that is not its side's (respond: seller; withdraw: buyer;
+        /// review queue and rulings: admins).
         CourtCaseForbidden = "COURT_CASE_FORBIDDEN", 403,
             "Not allowed to access this assessment or dispute";
-        /// Only `filed` or `under_review` disputes accept a seller response.
+        /// The dispute takes no seller response: answered already (a `filed` dispute takes one,
+        /// once) or closed.
         DisputeNotAcceptingResponses = "DISPUTE_NOT_ACCEPTING_RESPONSES", 409,
             "Dispute is not accepting responses";
         /// The seller's response deadline passed; the dispute proceeds without the seller's input.

@@ -109,6 +109,10 @@ prefixed_id!(
     ProbeId, "prb_"
 );
 prefixed_id!(
+    /// An owner's Trust API key (the id, not the secret).
+    TrustKeyId, "tkey_"
+);
+prefixed_id!(
     /// An API request, echoed in `X-Request-Id`.
     RequestId, "req_"
 );

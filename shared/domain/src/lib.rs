@@ -9,6 +9,7 @@ pub mod json_limits;
 pub mod money;
 pub mod task;
 pub mod timestamps;
+pub mod trust;
 pub mod validate;
 pub mod vault;
 

@@ -2,16 +2,19 @@
 //!
 //! - `X-API-Key: ac_live_…` → an active agent.
 //! - `Authorization: Bearer <session token>` → an active owner.
+//! - `X-Trust-API-Key: tst_…` → a Trust API key not revoked (Trust API routes only;
+//!   nothing else stands in for it, and it stands in for nothing else).
 //!
 //! Secrets are looked up by their SHA-256 only. Each authenticated caller is rate
-//! limited per key or per session.
+//! limited per key or per session; a Trust API key per UTC day.
 
-use aicity_domain::identity::secrets::hash_secret;
+use aicity_domain::identity::secrets::{TRUST_KEY_PREFIX, hash_secret};
 use aicity_domain::identity::{Agent, AgentStatus, Owner, OwnerStatus};
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_store::agents::{self, AgentRecord};
 use aicity_store::rate_limit::{self, RateDecision};
 use aicity_store::sessions::{self, Session, SessionLookup};
+use aicity_store::trust_keys::{self, TrustKeyRecord};
 use aicity_store::{StoreError, owners};
 use lambda_http::Request;
 use serde_json::json;
@@ -20,6 +23,7 @@ use time::OffsetDateTime;
 use crate::context::Context;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
+pub const TRUST_API_KEY_HEADER: &str = "x-trust-api-key";
 
 /// An owner with a live session.
 #[derive(Debug, Clone)]
@@ -31,6 +35,9 @@ pub struct OwnerCaller {
 }
 
 /// Who made the request.
+// One per request, moved rather than copied and never collected: the agent variant's
+// size costs nothing worth a box (and a box would reach into every handler's match).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Caller {
     Owner(OwnerCaller),
@@ -140,6 +147,80 @@ pub async fn owner(ctx: &Context, request: &Request) -> Result<OwnerCaller, ApiE
         session,
         token_hash,
     })
+}
+
+/// A Trust API key's quota: `per_day` requests per UTC day, this one counted at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustQuota {
+    pub per_day: u32,
+    pub now: OffsetDateTime,
+}
+
+/// `lastUsedAt` is written at most this often per key.
+const TRUST_KEY_TOUCH_INTERVAL: time::Duration = time::Duration::minutes(1);
+
+/// The calling Trust API client (`X-Trust-API-Key`), its request counted against the
+/// key's daily quota (`429 RATE_LIMITED` with `Retry-After` until the next midnight UTC
+/// once it is used up). Owner tokens and agent keys are not Trust API keys: sent in
+/// this header they match nothing (`INVALID_TRUST_API_KEY`), and sent in their own
+/// headers they are not read here (`MISSING_TRUST_API_KEY`).
+pub async fn trust_key(
+    ctx: &Context,
+    request: &Request,
+    quota: TrustQuota,
+) -> Result<TrustKeyRecord, ApiError> {
+    let key = header(request, TRUST_API_KEY_HEADER)
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingTrustApiKey))?;
+    if !key.starts_with(TRUST_KEY_PREFIX) {
+        return Err(ApiError::new(ErrorCode::InvalidTrustApiKey));
+    }
+    let record = match trust_keys::by_hash(ctx.db(), &ctx.table, &hash_secret(key)).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidTrustApiKey)),
+        Err(err) => return Err(err.into()),
+    };
+    // A key acts for its owner: a suspended owner's keys stop with it.
+    match owners::get(ctx.db(), &ctx.table, &record.owner_id).await {
+        Ok(owner) if owner.owner.status == OwnerStatus::Suspended => {
+            return Err(ApiError::new(ErrorCode::OwnerSuspended));
+        }
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidTrustApiKey)),
+        Err(err) => return Err(err.into()),
+    }
+    let decision = trust_keys::count_request(
+        ctx.db(),
+        &ctx.table,
+        &record.key.id,
+        quota.per_day,
+        quota.now,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    if let RateDecision::Limited { retry_after } = decision {
+        return Err(ApiError::with_message(
+            ErrorCode::RateLimited,
+            format!(
+                "This key's {} requests for today (UTC) are used up; retry after {retry_after} seconds",
+                quota.per_day
+            ),
+        )
+        .details(json!({ "retryAfter": retry_after, "limit": quota.per_day })));
+    }
+    let stale = record
+        .key
+        .last_used_at
+        .as_deref()
+        .and_then(aicity_domain::timestamps::parse)
+        .is_none_or(|at| quota.now - at >= TRUST_KEY_TOUCH_INTERVAL);
+    if stale {
+        let now = aicity_domain::timestamps::format(quota.now);
+        // Bookkeeping only: the request goes on whatever happens to it.
+        if let Err(err) = trust_keys::touch(ctx.db(), &ctx.table, &record, &now).await {
+            tracing::warn!(error = %err, key = %record.key.id, "lastUsedAt not written");
+        }
+    }
+    Ok(record)
 }
 
 /// Either kind of caller; an API key wins when both are sent.

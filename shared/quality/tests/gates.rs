@@ -45,6 +45,7 @@ fn task() -> Task {
         quality_reasons: vec![],
         routing_attempts: 0,
         quality_attempts: 0,
+        declined_by: Vec::new(),
         created_at: "t".into(),
         updated_at: "t".into(),
         completed_at: None,
@@ -52,6 +53,7 @@ fn task() -> Task {
         started_at: None,
         settled_at: None,
         dispute_id: None,
+        dispute_status: None,
     }
 }
 

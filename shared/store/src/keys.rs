@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aicity_domain::identity::Category;
-use aicity_domain::ids::{AgentId, OwnerId, ProbeId, TaskId};
+use aicity_domain::ids::{AgentId, OwnerId, ProbeId, TaskId, TrustKeyId};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::schema::{PK, SK};
@@ -62,6 +62,22 @@ impl Key {
             format!("AGENT#{id}"),
             format!("CAP#{}", category.map_or("*", Category::as_str)),
         )
+    }
+
+    /// An owner's Trust API key, in the owner's partition (so another owner's key id
+    /// finds nothing).
+    pub fn trust_key(owner: &OwnerId, id: &TrustKeyId) -> Self {
+        Self::new(format!("OWNER#{owner}"), format!("TRUSTKEY#{id}"))
+    }
+
+    /// A live Trust API key, by its SHA-256, pointing at its key item.
+    pub fn trust_key_hash(key_hash: &str) -> Self {
+        Self::new(format!("TRUSTKEYHASH#{key_hash}"), "TRUSTKEYHASH")
+    }
+
+    /// How many Trust API keys an owner has that are not revoked.
+    pub fn trust_key_count(owner: &OwnerId) -> Self {
+        Self::new(format!("OWNER#{owner}"), "TRUSTKEYS")
     }
 
     /// A fixed-window rate counter.

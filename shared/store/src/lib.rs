@@ -5,6 +5,7 @@
 //! items, all or nothing, the failing item named).
 
 pub mod agents;
+pub mod assessments;
 pub mod config;
 pub mod disputes;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod sessions;
 pub mod tasks;
 pub mod transact;
 pub mod transition;
+pub mod trust_keys;
 pub mod ttl;
 pub mod vault;
 

@@ -59,33 +59,68 @@ pub fn watch_sort(epoch_seconds: i64, id: &str) -> String {
     format!("{epoch_seconds:012}#{id}")
 }
 
-/// Up to `limit` tasks watched for `watch` since before `cutoff` (epoch seconds),
-/// oldest first: the sweeper's work list.
+/// Items of a watch partition (`WATCH#…`, or any partition of the due-time index) due
+/// before `cutoff` (epoch seconds), oldest first, at most `budget` of them. It pages
+/// (`ExclusiveStartKey`) instead of reading one page, so entries that stay behind (a
+/// step that keeps failing on them) never hide the ones after them.
+pub async fn due_before(
+    client: &Client,
+    table: &str,
+    partition: &str,
+    cutoff: i64,
+    budget: usize,
+) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    /// Items per page: small pages keep one call quick; the budget bounds the run.
+    const PAGE: usize = 100;
+    let mut out = Vec::new();
+    let mut start = None;
+    while out.len() < budget {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(crate::schema::GSI3.name)
+            .key_condition_expression("#pk = :pk AND #sk < :cutoff")
+            .expression_attribute_names("#pk", crate::schema::GSI3.pk)
+            .expression_attribute_names("#sk", crate::schema::GSI3.sk)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .expression_attribute_values(":cutoff", AttributeValue::S(format!("{cutoff:012}")))
+            .limit(PAGE.min(budget - out.len()) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        out.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Tasks watched for `watch` since before `cutoff` (epoch seconds), oldest first, at
+/// most `budget`: the sweeper's work list. An item that does not read as a task is
+/// logged and left out, never an error for the rest.
 pub async fn watched_before(
     client: &Client,
     table: &str,
     watch: aicity_domain::task::timing::Watch,
     cutoff: i64,
-    limit: i32,
+    budget: usize,
 ) -> Result<Vec<TaskRecord>, StoreError> {
-    let page = client
-        .query()
-        .table_name(table)
-        .index_name(crate::schema::GSI3.name)
-        .key_condition_expression("#pk = :pk AND #sk < :cutoff")
-        .expression_attribute_names("#pk", crate::schema::GSI3.pk)
-        .expression_attribute_names("#sk", crate::schema::GSI3.sk)
-        .expression_attribute_values(":pk", AttributeValue::S(watch_partition(watch)))
-        .expression_attribute_values(":cutoff", AttributeValue::S(format!("{cutoff:012}")))
-        .limit(limit)
-        .send()
-        .await
-        .map_err(StoreError::aws)?;
-    page.items
-        .unwrap_or_default()
+    let items = due_before(client, table, &watch_partition(watch), cutoff, budget).await?;
+    Ok(items
         .into_iter()
-        .map(|item| Ok(serde_dynamo::from_item::<_, Stored<TaskRecord>>(item)?.body))
-        .collect()
+        .filter_map(
+            |item| match serde_dynamo::from_item::<_, Stored<TaskRecord>>(item) {
+                Ok(stored) => Some(stored.body),
+                Err(err) => {
+                    tracing::warn!(watch = watch.as_str(), error = %err, "unreadable watch entry skipped");
+                    None
+                }
+            },
+        )
+        .collect())
 }
 
 fn task_item(record: &TaskRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
@@ -372,6 +407,7 @@ mod tests {
                 quality_reasons: vec![wide.repeat(MAX_QUALITY_REASON_CHARS); MAX_QUALITY_REASONS],
                 routing_attempts: u32::MAX,
                 quality_attempts: u32::MAX,
+                declined_by: vec![AgentId::new(); 10],
                 created_at: now.clone(),
                 updated_at: now.clone(),
                 completed_at: Some(now.clone()),
@@ -379,6 +415,7 @@ mod tests {
                 started_at: Some(now.clone()),
                 settled_at: None,
                 dispute_id: Some(aicity_domain::ids::DisputeId::new()),
+                dispute_status: Some(aicity_domain::task::dispute::DisputeStatus::UnderReview),
             },
         }
     }

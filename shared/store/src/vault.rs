@@ -75,10 +75,23 @@ pub struct Wallet {
     pub available: Cents,
     pub pending_escrow: Cents,
     pub lifetime_earned: Cents,
+    /// Earnings frozen by open disputes.
+    #[serde(default)]
+    pub frozen: Cents,
+    /// What the agent owes (disputed earnings its wallet could not give back); its
+    /// next earnings repay this first.
+    #[serde(default)]
+    pub shortfall: Cents,
+    /// While it owes anything, transfers from it and allocations to it are refused
+    /// (`403 WALLET_UNDER_REVIEW`).
+    #[serde(default)]
+    pub under_review: bool,
 }
 
-/// Where a task's money is. Moves only forward:
-/// `pending → posted → released | reversed`, or `pending → voided`.
+/// Where a task's money is:
+/// `pending → posted → released | reversed`, or `pending → voided`; a dispute freezes
+/// a posted or released earning (`→ frozen`) until its ruling releases it
+/// (`frozen → released`, also after a partial refund) or refunds it (`frozen → reversed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
@@ -87,6 +100,7 @@ pub enum HoldStatus {
     Voided,
     Released,
     Reversed,
+    Frozen,
 }
 
 impl HoldStatus {
@@ -97,6 +111,7 @@ impl HoldStatus {
             HoldStatus::Voided => "voided",
             HoldStatus::Released => "released",
             HoldStatus::Reversed => "reversed",
+            HoldStatus::Frozen => "frozen",
         }
     }
 }
@@ -117,6 +132,9 @@ pub struct Hold {
     pub earning: Cents,
     #[serde(default)]
     pub fee: Cents,
+    /// Given back to the buyer by a dispute's ruling.
+    #[serde(default)]
+    pub refunded: Cents,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -146,6 +164,29 @@ fn location(account: &Account) -> (Key, &'static str) {
         Account::Escrow(agent) => (wallet_key(agent), "pendingEscrow"),
         Account::Wallet(agent) => (wallet_key(agent), "available"),
         Account::Revenue(shard) => (revenue_key(*shard), "balance"),
+        Account::Frozen(agent) => (wallet_key(agent), "frozen"),
+        Account::Shortfall(agent) => (wallet_key(agent), "shortfall"),
+    }
+}
+
+/// The transaction label of the item holding an account's balance.
+fn label(account: &Account) -> String {
+    match account {
+        Account::External(o) | Account::Pool(o) | Account::Hold(o, _) => format!("pool:{o}"),
+        Account::Escrow(a) | Account::Wallet(a) | Account::Frozen(a) | Account::Shortfall(a) => {
+            format!("wallet:{a}")
+        }
+        Account::Revenue(s) => format!("revenue:{s}"),
+    }
+}
+
+/// A wallet under review (it owes a shortfall) may not send a transfer nor take an
+/// allocation: the owner cannot move money around a debt its earnings must repay.
+fn under_review_guarded(t: &Transfer) -> Option<Account> {
+    match t.kind {
+        TransferKind::WalletTransfer => Some(t.from),
+        TransferKind::Allocation => Some(t.to),
+        _ => None,
     }
 }
 
@@ -156,7 +197,10 @@ fn identity_fields(account: &Account) -> Vec<(&'static str, AttributeValue)> {
             ("ownerId", AttributeValue::S(owner.to_string())),
             ("id", AttributeValue::S(PoolId::new().to_string())),
         ],
-        Account::Escrow(agent) | Account::Wallet(agent) => {
+        Account::Escrow(agent)
+        | Account::Wallet(agent)
+        | Account::Frozen(agent)
+        | Account::Shortfall(agent) => {
             vec![("agentId", AttributeValue::S(agent.to_string()))]
         }
         Account::Revenue(shard) => vec![("shard", AttributeValue::N(shard.to_string()))],
@@ -176,23 +220,27 @@ pub fn transfer_items(
         label: String,
         deltas: BTreeMap<&'static str, i64>,
         debits: BTreeMap<&'static str, i64>,
+        /// Debt attributes: their net change may not take them above zero.
+        debts: std::collections::BTreeSet<&'static str>,
+        not_under_review: bool,
         identity: Vec<(&'static str, AttributeValue)>,
     }
     let mut changes: BTreeMap<(String, String), Change> = BTreeMap::new();
-    let mut add = |account: &Account, delta: i64| {
+    let mut add = |account: &Account, delta: i64, guarded: bool| {
         let (key, attribute) = location(account);
-        let label = match account {
-            Account::External(o) | Account::Pool(o) | Account::Hold(o, _) => format!("pool:{o}"),
-            Account::Escrow(a) | Account::Wallet(a) => format!("wallet:{a}"),
-            Account::Revenue(s) => format!("revenue:{s}"),
-        };
         let change = changes.entry((key.pk, key.sk)).or_insert_with(|| Change {
-            label,
+            label: label(account),
             deltas: BTreeMap::new(),
             debits: BTreeMap::new(),
+            debts: Default::default(),
+            not_under_review: false,
             identity: identity_fields(account),
         });
         *change.deltas.entry(attribute).or_insert(0) += delta;
+        change.not_under_review |= guarded;
+        if account.is_debt() {
+            change.debts.insert(attribute);
+        }
         if delta < 0 && !account.may_go_negative() {
             *change.debits.entry(attribute).or_insert(0) += -delta;
         }
@@ -205,17 +253,15 @@ pub fn transfer_items(
         if !t.amount.is_positive() {
             return Err(invalid("transfers must move a positive amount"));
         }
-        add(&t.from, -t.amount.get());
-        add(&t.to, t.amount.get());
+        let guarded = under_review_guarded(t);
+        add(&t.from, -t.amount.get(), guarded == Some(t.from));
+        add(&t.to, t.amount.get(), guarded == Some(t.to));
     }
     let mut items: Vec<Labeled> = Vec::new();
     for ((pk, sk), mut change) in changes {
-        for t in transfers
-            .iter()
-            .filter(|t| t.kind == TransferKind::EscrowRelease)
-        {
-            if location(&t.to).0.pk == pk {
-                *change.deltas.entry("lifetimeEarned").or_insert(0) += t.amount.get();
+        for (agent, delta) in transfers.iter().filter_map(ledger::earned_change) {
+            if wallet_key(&agent).pk == pk {
+                *change.deltas.entry("lifetimeEarned").or_insert(0) += delta;
             }
         }
         let mut names = HashMap::new();
@@ -242,6 +288,26 @@ pub fn transfer_items(
             names.insert(format!("#c{i}"), (*attribute).to_owned());
             values.insert(format!(":c{i}"), AttributeValue::N(need.to_string()));
             conditions.push(format!("(attribute_exists(#c{i}) AND #c{i} >= :c{i})"));
+        }
+        // A repayment never takes a debt above zero (two racing repayments of one
+        // shortfall: the second fails and re-reads what is owed).
+        for (i, attribute) in change.debts.iter().enumerate() {
+            let delta = change.deltas.get(attribute).copied().unwrap_or(0);
+            if delta > 0 {
+                names.insert(format!("#d{i}"), (*attribute).to_owned());
+                values.insert(
+                    format!(":ceiling{i}"),
+                    AttributeValue::N((-delta).to_string()),
+                );
+                conditions.push(format!(
+                    "(attribute_exists(#d{i}) AND #d{i} <= :ceiling{i})"
+                ));
+            }
+        }
+        if change.not_under_review {
+            names.insert("#review".to_owned(), "shortfall".to_owned());
+            values.insert(":nothing".to_owned(), AttributeValue::N("0".to_owned()));
+            conditions.push("(attribute_not_exists(#review) OR #review >= :nothing)".to_owned());
         }
         let mut update = Update::builder()
             .table_name(table)
@@ -312,6 +378,10 @@ pub enum VaultError {
         required: Cents,
         available: Cents,
     },
+    /// The wallet owes a shortfall from a dispute: no transfer from it, no allocation
+    /// to it, until its earnings repay it.
+    #[error("wallet of {agent} is under review")]
+    UnderReview { agent: AgentId },
     /// The operation already happened (a replay): nothing changed.
     #[error("already done")]
     AlreadyDone,
@@ -343,19 +413,28 @@ pub fn explain(err: StoreError, transfers: &[Transfer]) -> VaultError {
     let StoreError::TransactionCancelled { failed } = &err else {
         return VaultError::Store(err);
     };
+    // A guarded wallet that owes something: under review, whatever else failed.
+    for failure in failed.iter().filter(|f| f.code == "ConditionalCheckFailed") {
+        let owes = failure
+            .item
+            .as_ref()
+            .is_some_and(|item| number(item, "shortfall") < 0);
+        let guarded = transfers
+            .iter()
+            .filter_map(under_review_guarded)
+            .find(|account| label(account) == failure.label);
+        if let (true, Some(Account::Wallet(agent))) = (owes, guarded) {
+            return VaultError::UnderReview { agent };
+        }
+    }
     // Only a failed condition says "too low"; contention is retried in the commit and
     // never reaches here as a shortfall.
     for failure in failed.iter().filter(|f| f.code == "ConditionalCheckFailed") {
-        let Some(account) = transfers.iter().map(|t| t.from).find(|a| {
-            let label = match a {
-                Account::External(o) | Account::Pool(o) | Account::Hold(o, _) => {
-                    format!("pool:{o}")
-                }
-                Account::Escrow(g) | Account::Wallet(g) => format!("wallet:{g}"),
-                Account::Revenue(s) => format!("revenue:{s}"),
-            };
-            label == failure.label && !a.may_go_negative()
-        }) else {
+        let Some(account) = transfers
+            .iter()
+            .map(|t| t.from)
+            .find(|a| label(a) == failure.label && !a.may_go_negative())
+        else {
             continue;
         };
         let (_, attribute) = location(&account);
@@ -442,11 +521,15 @@ pub async fn wallet(client: &Client, table: &str, agent: &AgentId) -> Result<Wal
         .map_err(StoreError::aws)?
         .item
         .unwrap_or_default();
+    let owed = -number(&item, "shortfall");
     Ok(Wallet {
         agent_id: *agent,
         available: Cents(number(&item, "available")),
         pending_escrow: Cents(number(&item, "pendingEscrow")),
         lifetime_earned: Cents(number(&item, "lifetimeEarned")),
+        frozen: Cents(number(&item, "frozen")),
+        shortfall: Cents(owed),
+        under_review: owed > 0,
     })
 }
 
@@ -586,6 +669,7 @@ pub fn hold_items(
         charged: Cents::ZERO,
         earning: Cents::ZERO,
         fee: Cents::ZERO,
+        refunded: Cents::ZERO,
         created_at: timestamps::format(now),
         updated_at: timestamps::format(now),
     };
@@ -693,17 +777,19 @@ pub fn void_items(
     Ok((items, transfers))
 }
 
-/// Pays the agent: its escrowed earning moves to its wallet.
+/// Pays the agent: its escrowed earning moves to its wallet, repaying what its
+/// `wallet` owes first.
 pub fn release_items(
     table: &str,
     posted: &Hold,
+    wallet: &Wallet,
     now: OffsetDateTime,
 ) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
     let agent = posted
         .agent_id
         .ok_or(VaultError::WrongState(Some(posted.status)))?;
     let transfers = if posted.earning.is_positive() {
-        ledger::release_escrow(agent, posted.earning)?
+        ledger::release_escrow_repaying(agent, posted.earning, wallet.shortfall)?
     } else {
         Vec::new()
     };
@@ -747,6 +833,77 @@ pub fn reverse_items(
     Ok((items, transfers))
 }
 
+/// A dispute freezes the task's earning: out of escrow (`posted`), or back out of the
+/// agent's `wallet` (`released`), what it cannot cover becoming its shortfall.
+pub fn freeze_items(
+    table: &str,
+    hold: &Hold,
+    wallet: &Wallet,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let agent = hold
+        .agent_id
+        .ok_or(VaultError::WrongState(Some(hold.status)))?;
+    let at = match hold.status {
+        HoldStatus::Posted => ledger::EarningAt::Escrow,
+        HoldStatus::Released => ledger::EarningAt::Wallet {
+            available: wallet.available,
+        },
+        other => return Err(VaultError::WrongState(Some(other))),
+    };
+    let transfers = ledger::freeze(agent, hold.earning, at);
+    let mut items = transfer_items(table, &transfers, Some(&hold.task_id), now)?;
+    items.push(hold_transition(
+        table,
+        &hold.task_id,
+        hold.status,
+        HoldStatus::Frozen,
+        vec![],
+        now,
+    )?);
+    Ok((items, transfers))
+}
+
+/// A dispute ends: `refund` of the charge back to the buyer (fee pro rata), the rest of
+/// the frozen earning to the agent, its `wallet`'s shortfall first. A full refund
+/// reverses the hold; anything less releases it.
+pub fn unfreeze_items(
+    table: &str,
+    frozen: &Hold,
+    wallet: &Wallet,
+    refund: Cents,
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let agent = frozen
+        .agent_id
+        .ok_or(VaultError::WrongState(Some(frozen.status)))?;
+    let transfers = ledger::unfreeze(
+        frozen.owner_id,
+        frozen.task_id,
+        agent,
+        frozen.charged,
+        frozen.earning,
+        frozen.fee,
+        refund,
+        wallet.shortfall,
+    )?;
+    let to = if refund == frozen.charged && refund.is_positive() {
+        HoldStatus::Reversed
+    } else {
+        HoldStatus::Released
+    };
+    let mut items = transfer_items(table, &transfers, Some(&frozen.task_id), now)?;
+    items.push(hold_transition(
+        table,
+        &frozen.task_id,
+        HoldStatus::Frozen,
+        to,
+        vec![("refunded", AttributeValue::N(refund.get().to_string()))],
+        now,
+    )?);
+    Ok((items, transfers))
+}
+
 /// Which end of a hold to commit on its own.
 #[derive(Debug, Clone, Copy)]
 pub enum HoldEnd {
@@ -774,7 +931,16 @@ pub async fn end_hold(
             HoldStatus::Posted,
         ),
         HoldEnd::Void => (void_items(table, &current, now), HoldStatus::Voided),
-        HoldEnd::Release => (release_items(table, &current, now), HoldStatus::Released),
+        HoldEnd::Release => {
+            let paid = match current.agent_id {
+                Some(agent) => wallet(client, table, &agent).await?,
+                None => return Err(VaultError::WrongState(Some(current.status))),
+            };
+            (
+                release_items(table, &current, &paid, now),
+                HoldStatus::Released,
+            )
+        }
         HoldEnd::Reverse => (reverse_items(table, &current, now), HoldStatus::Reversed),
     };
     let from = match end {

@@ -33,6 +33,14 @@ pub enum Money {
     Release,
     /// Refund a completed task in full (earning out of escrow, fee out of revenue).
     Reverse,
+    /// A dispute freezes the earning: out of escrow, or back out of the wallet if it
+    /// was already paid (what the wallet cannot cover becomes its shortfall).
+    Freeze,
+    /// A dispute ends: `refund` of the charge back to the buyer, the rest of the
+    /// frozen earning to the agent (its shortfall first).
+    Unfreeze {
+        refund: Cents,
+    },
 }
 
 /// One step of a task's life.
@@ -144,21 +152,42 @@ where
                 agents::save_items(&ctx.table, before, after, None, MAX_ACTIVE_AGENTS_PER_OWNER)?;
             items.extend(agent_items);
         }
-        let money = match (change.money, loaded.hold.as_ref()) {
-            (Money::Untouched, _) => None,
-            (Money::Post { agent, charge }, Some(hold)) if hold.status == HoldStatus::Pending => {
+        // Paying or taking back an earning depends on the agent's wallet (what it owes,
+        // what it has): read it now, strongly consistent; its balances are conditions
+        // of the transaction, so a change in between cancels it and we decide again.
+        let wallet = match (change.money, loaded.hold.as_ref().and_then(|h| h.agent_id)) {
+            (Money::Release | Money::Freeze | Money::Unfreeze { .. }, Some(agent)) => {
+                Some(vault::wallet(ctx.db(), &ctx.table, &agent).await?)
+            }
+            _ => None,
+        };
+        let money = match (change.money, loaded.hold.as_ref(), wallet.as_ref()) {
+            (Money::Untouched, _, _) => None,
+            (Money::Post { agent, charge }, Some(hold), _)
+                if hold.status == HoldStatus::Pending =>
+            {
                 Some(vault::post_items(&ctx.table, hold, &agent, charge, now))
             }
-            (Money::Void, Some(hold)) if hold.status == HoldStatus::Pending => {
+            (Money::Void, Some(hold), _) if hold.status == HoldStatus::Pending => {
                 Some(vault::void_items(&ctx.table, hold, now))
             }
-            (Money::Release, Some(hold)) if hold.status == HoldStatus::Posted => {
-                Some(vault::release_items(&ctx.table, hold, now))
+            (Money::Release, Some(hold), Some(wallet)) if hold.status == HoldStatus::Posted => {
+                Some(vault::release_items(&ctx.table, hold, wallet, now))
             }
-            (Money::Reverse, Some(hold)) if hold.status == HoldStatus::Posted => {
+            (Money::Reverse, Some(hold), _) if hold.status == HoldStatus::Posted => {
                 Some(vault::reverse_items(&ctx.table, hold, now))
             }
-            (money, hold) => {
+            (Money::Freeze, Some(hold), Some(wallet))
+                if matches!(hold.status, HoldStatus::Posted | HoldStatus::Released) =>
+            {
+                Some(vault::freeze_items(&ctx.table, hold, wallet, now))
+            }
+            (Money::Unfreeze { refund }, Some(hold), Some(wallet))
+                if hold.status == HoldStatus::Frozen =>
+            {
+                Some(vault::unfreeze_items(&ctx.table, hold, wallet, refund, now))
+            }
+            (money, hold, _) => {
                 tracing::error!(task_id = %task_id, ?money, hold = ?hold.map(|h| h.status), "the hold is not where this step starts");
                 return Err(ApiError::internal());
             }
@@ -176,12 +205,13 @@ where
         match transaction.commit(ctx.db()).await {
             Ok(()) => return Ok(record),
             Err(err)
-                if err
-                    .failed_labels()
-                    .iter()
-                    .any(|l| matches!(*l, "task" | "agent" | "hold" | "event" | "dispute")) =>
+                if err.failed_labels().iter().any(|l| {
+                    matches!(*l, "task" | "agent" | "hold" | "event" | "dispute")
+                        || l.starts_with("wallet:")
+                }) =>
             {
-                // Somebody else changed the task, the agent or the hold: decide again.
+                // Somebody else changed the task, the agent, the hold or the wallet a
+                // step read (what it owes or has): decide again.
                 last_error = Some(err);
             }
             Err(err) => return Err(err.into()),

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod change;
+pub mod disputes;
 pub mod messages;
 pub mod outcomes;
 pub mod quality_stage;

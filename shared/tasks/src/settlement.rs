@@ -1,7 +1,8 @@
 //! Paying the agent once the refund window has closed: the escrowed earning moves to
 //! its wallet, exactly once, and only if the task is still completed (not refunded).
-//! Settlement and a thumbs-down both start from the same task state and the same
-//! posted hold, so whichever commits first wins and the other finds nothing to do.
+//! Settlement and a thumbs-down (or a dispute) all start from the same task state and
+//! the same posted hold, so whichever commits first wins and the others find nothing to
+//! do (or, for a dispute, take the paid earning back out of the wallet).
 
 use std::time::Duration;
 
@@ -40,7 +41,13 @@ pub async fn settle(
             .hold
             .as_ref()
             .is_some_and(|h| h.status == HoldStatus::Posted);
-        if task.status != TaskStatus::Completed || task.settled_at.is_some() || !posted {
+        // An open dispute froze the earning: its ruling (or withdrawal) pays or refunds
+        // it, never settlement.
+        if task.status != TaskStatus::Completed
+            || task.settled_at.is_some()
+            || task.dispute_open()
+            || !posted
+        {
             *cell.lock().expect("lock") = Settled::Nothing;
             return Ok(None);
         }

@@ -49,6 +49,11 @@ pub fn api_error(err: VaultError, spending: Spending) -> ApiError {
             ApiError::with_message(code, message)
                 .details(json!({ "required": required, "available": available }))
         }
+        VaultError::UnderReview { agent } => ApiError::with_message(
+            ErrorCode::WalletUnderReview,
+            "The wallet owes a disputed earning; its next earnings repay it first",
+        )
+        .details(json!({ "agentId": agent })),
         VaultError::Invalid(reason) => ApiError::invalid_field("amount", reason),
         VaultError::AlreadyDone | VaultError::WrongState(_) => {
             ApiError::new(ErrorCode::InvalidTaskState)

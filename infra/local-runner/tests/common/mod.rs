@@ -34,7 +34,12 @@ pub struct Knobs {
     pub payments: Option<Arc<dyn aicity_vault::PaymentProvider>>,
     /// Gate errors a task may see (3 unless set).
     pub quality_max_attempts: Option<u32>,
+    /// The courts function's clock (response deadlines).
+    pub courts_clock: Arc<ManualClock>,
 }
+
+/// The Courts admin in tests, as `make dev` sets it.
+pub const ADMIN_EMAIL: &str = "admin@aicity.local";
 
 /// Handles on functions a test drives directly.
 pub struct Parts {
@@ -46,6 +51,7 @@ pub struct Parts {
     pub quality: Arc<quality::Quality>,
     pub sweeper: Arc<sweeper::Sweeper>,
     pub settlement: Arc<settlement::Settlement>,
+    pub courts: Arc<courts::Courts>,
     pub knobs: Knobs,
 }
 
@@ -91,6 +97,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         ctx: api.clone(),
         clock: knobs.tasks_clock.clone(),
         refund_window: aicity_domain::task::timing::REFUND_WINDOW,
+        disputes: aicity_tasks::disputes::DisputeRules::default(),
         sqs: clients.sqs.clone(),
         payments: payments(),
         sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(&sandbox_root)),
@@ -134,7 +141,12 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         clock: knobs.settlement_clock.clone(),
         refund_window: aicity_domain::task::timing::REFUND_WINDOW,
         deadlines: sweeper::Deadlines::default(),
-        batch: 25,
+        budget: 200,
+    });
+    let courts = Arc::new(courts::Courts {
+        ctx: api.clone(),
+        clock: knobs.courts_clock.clone(),
+        admins: vec![ADMIN_EMAIL.to_owned()],
     });
     let streamer = Arc::new(stream::Streamer {
         ctx: api.clone(),
@@ -144,9 +156,15 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
             max_duration: Duration::from_secs(30),
         }),
     });
+    let trust = Arc::new(trust::Trust {
+        ctx: api.clone(),
+        clock: Arc::new(aicity_domain::task::timing::SystemClock),
+        daily_limit: env["TRUST_DAILY_LIMIT"].parse().expect("TRUST_DAILY_LIMIT"),
+    });
     let api = Arc::new(api);
     let (for_auth, for_agents) = (api.clone(), api.clone());
     let (for_settlement, for_sweeper) = (settlement.clone(), sweeper.clone());
+    let for_courts = courts.clone();
     let (for_vault, for_tasks) = (vault.clone(), tasks.clone());
     let (for_router, for_quality) = (router.clone(), quality.clone());
     let functions = InProcess::new()
@@ -185,6 +203,14 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
                 Ok::<_, lambda_http::Error>(report)
             }
         })
+        .http("trust", move |request| {
+            let trust = trust.clone();
+            async move { trust::handle(&trust, request).await }
+        })
+        .http("courts", move |request| {
+            let courts = for_courts.clone();
+            async move { courts::handle(&courts, request).await }
+        })
         .streaming_http("stream", move |request| {
             let streamer = streamer.clone();
             async move { stream::handle(&streamer, request).await }
@@ -206,6 +232,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         quality,
         sweeper,
         settlement,
+        courts,
         knobs,
     }
 }

@@ -200,6 +200,10 @@ pub struct Task {
     #[serde(default)]
     pub quality_reasons: Vec<String>,
     pub routing_attempts: u32,
+    /// Agents that let this task lapse (assigned, never started): it is not offered
+    /// to them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declined_by: Vec<AgentId>,
     /// How often the quality gate failed to score this output (not a low score: an
     /// error). Bounded by `QUALITY_MAX_ATTEMPTS`.
     #[serde(default)]
@@ -219,6 +223,17 @@ pub struct Task {
     /// The dispute filed on this task, if any.
     #[serde(default)]
     pub dispute_id: Option<crate::ids::DisputeId>,
+    /// That dispute's status, changed in the same transaction as the dispute itself, so
+    /// every step that reads the task knows whether its earning is frozen.
+    #[serde(default)]
+    pub dispute_status: Option<crate::task::dispute::DisputeStatus>,
+}
+
+impl Task {
+    /// A dispute is open: the agent's earning for this task is frozen.
+    pub fn dispute_open(&self) -> bool {
+        self.dispute_status.is_some_and(|s| s.is_open())
+    }
 }
 
 /// Kinds of task events; the SSE stream uses them as event names.

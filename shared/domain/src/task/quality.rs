@@ -19,9 +19,43 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+/// The quality gate's record of one assessment, kept for Courts
+/// (`GET /courts/assessments/:taskId`): what the buyer and the seller argue about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessment {
+    pub task_id: crate::ids::TaskId,
+    pub score: u8,
+    pub passed: bool,
+    pub pass_mark: u8,
+    /// Which gate scored: `rules` or `llm`.
+    pub gate: String,
+    pub reasons: Vec<String>,
+    pub assessed_at: String,
+}
+
 impl Verdict {
     pub fn passes(&self, pass_mark: u8) -> bool {
         self.score >= pass_mark
+    }
+
+    /// The record of this verdict on `task`.
+    pub fn assessment(
+        &self,
+        task: crate::ids::TaskId,
+        pass_mark: u8,
+        gate: &str,
+        at: String,
+    ) -> Assessment {
+        Assessment {
+            task_id: task,
+            score: self.score,
+            passed: self.passes(pass_mark),
+            pass_mark,
+            gate: gate.to_owned(),
+            reasons: self.bounded_reasons(),
+            assessed_at: at,
+        }
     }
 
     /// The reasons as stored on the task: at most [`MAX_QUALITY_REASONS`], each cut to

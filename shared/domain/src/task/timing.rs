@@ -5,7 +5,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::task::TaskStatus;
-use crate::task::model::{Feedback, Task};
+use crate::task::model::Task;
 
 /// A thumbs-down within this long after completion refunds in full.
 pub const REFUND_WINDOW: Duration = Duration::from_secs(10 * 60);
@@ -82,9 +82,9 @@ pub fn watch(task: &Task) -> Option<(Watch, OffsetDateTime)> {
         TaskStatus::Submitted => Some((Watch::Start, at(&task.assigned_at).or(updated)?)),
         TaskStatus::Executing => Some((Watch::Execution, at(&task.started_at).or(updated)?)),
         TaskStatus::QualityCheck => Some((Watch::Quality, updated?)),
-        TaskStatus::Completed
-            if task.settled_at.is_none() && task.feedback != Some(Feedback::Down) =>
-        {
+        // A late thumbs-down refunds nothing, so the earning is still owed: it stays
+        // watched. An open dispute is not: its ruling (or withdrawal) pays or refunds.
+        TaskStatus::Completed if task.settled_at.is_none() && !task.dispute_open() => {
             Some((Watch::Settlement, at(&task.completed_at).or(updated)?))
         }
         _ => None,
@@ -94,6 +94,44 @@ pub fn watch(task: &Task) -> Option<(Watch, OffsetDateTime)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::model::Feedback;
+
+    /// A completed, unpaid task, from JSON so new optional fields need no edit here.
+    fn completed() -> Task {
+        serde_json::from_value(serde_json::json!({
+            "id": crate::ids::TaskId::new(), "taskType": "code_review", "status": "completed",
+            "input": {"description": "d"}, "maxBudget": 5000,
+            "agentId": crate::ids::AgentId::new(), "callerOwnerId": crate::ids::OwnerId::new(),
+            "directHire": false, "routingAttempts": 1,
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:05:00Z",
+            "completedAt": "2026-01-01T00:05:00Z",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_late_thumbs_down_stays_watched_and_an_open_dispute_does_not() {
+        use crate::task::dispute::DisputeStatus;
+        let mut task = completed();
+        assert_eq!(watch(&task).map(|(w, _)| w), Some(Watch::Settlement));
+        task.feedback = Some(Feedback::Down);
+        assert_eq!(
+            watch(&task).map(|(w, _)| w),
+            Some(Watch::Settlement),
+            "a late thumbs-down refunds nothing: the earning is still owed"
+        );
+        for status in [DisputeStatus::Filed, DisputeStatus::UnderReview] {
+            task.dispute_status = Some(status);
+            assert_eq!(watch(&task), None, "{status}: the ruling pays or refunds");
+        }
+        // A closed dispute always paid (settledAt) or refunded the task.
+        task.dispute_status = Some(DisputeStatus::Withdrawn);
+        task.settled_at = Some("2026-01-02T00:00:00Z".into());
+        assert_eq!(watch(&task), None);
+        task.settled_at = None;
+        task.status = TaskStatus::Refunded;
+        assert_eq!(watch(&task), None);
+    }
 
     #[test]
     fn the_refund_window_closes_at_exactly_ten_minutes() {

@@ -27,12 +27,23 @@ pub enum Account {
     Wallet(AgentId),
     /// The platform's fees.
     Revenue(u8),
+    /// An agent's earnings frozen by open disputes, until each is resolved or withdrawn.
+    Frozen(AgentId),
+    /// What an agent owes: the part of a disputed, already paid earning its wallet could
+    /// not give back. Never positive; while negative the wallet is under review and the
+    /// agent's next earnings repay it first.
+    Shortfall(AgentId),
 }
 
 impl Account {
-    /// Only the external funding account may go below zero.
+    /// Only the external funding account and a shortfall (a debt) may go below zero.
     pub fn may_go_negative(self) -> bool {
-        matches!(self, Account::External(_))
+        matches!(self, Account::External(_) | Account::Shortfall(_))
+    }
+
+    /// A debt: never above zero, so a repayment can never exceed what is owed.
+    pub fn is_debt(self) -> bool {
+        matches!(self, Account::Shortfall(_))
     }
 
     /// The revenue shard a task's fee goes to: the same for every step of one task,
@@ -51,6 +62,8 @@ impl Account {
             Account::Escrow(agent) => format!("escrow:{agent}"),
             Account::Wallet(agent) => format!("wallet:{agent}"),
             Account::Revenue(shard) => format!("revenue:{shard}"),
+            Account::Frozen(agent) => format!("frozen:{agent}"),
+            Account::Shortfall(agent) => format!("shortfall:{agent}"),
         }
     }
 }
@@ -68,10 +81,16 @@ pub enum TransferKind {
     Refund,
     Allocation,
     WalletTransfer,
+    /// A dispute freezes the task's earning (out of escrow, or back out of the wallet).
+    DisputeHold,
+    /// A dispute ended for the agent (or was withdrawn): the frozen earning is paid.
+    DisputeRelease,
+    /// An earning repays the agent's shortfall before anything reaches its wallet.
+    ShortfallRepayment,
 }
 
 impl TransferKind {
-    pub const ALL: [TransferKind; 9] = [
+    pub const ALL: [TransferKind; 12] = [
         TransferKind::TopUp,
         TransferKind::Hold,
         TransferKind::Charge,
@@ -81,6 +100,9 @@ impl TransferKind {
         TransferKind::Refund,
         TransferKind::Allocation,
         TransferKind::WalletTransfer,
+        TransferKind::DisputeHold,
+        TransferKind::DisputeRelease,
+        TransferKind::ShortfallRepayment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +116,9 @@ impl TransferKind {
             TransferKind::Refund => "refund",
             TransferKind::Allocation => "allocation",
             TransferKind::WalletTransfer => "wallet_transfer",
+            TransferKind::DisputeHold => "dispute_hold",
+            TransferKind::DisputeRelease => "dispute_release",
+            TransferKind::ShortfallRepayment => "shortfall_repayment",
         }
     }
 
@@ -125,6 +150,8 @@ pub enum LedgerError {
     },
     #[error("source and destination are the same")]
     SameAccount,
+    #[error("{account} would owe less than nothing")]
+    Overpaid { account: String },
 }
 
 fn transfer(from: Account, to: Account, amount: Cents, kind: TransferKind) -> Transfer {
@@ -208,13 +235,173 @@ pub fn void(owner: OwnerId, task: TaskId, held: Cents) -> Result<Vec<Transfer>, 
 
 /// The refund window closed: the agent's earning moves from escrow to its wallet.
 pub fn release_escrow(agent: AgentId, earning: Cents) -> Result<Vec<Transfer>, LedgerError> {
+    release_escrow_repaying(agent, earning, Cents::ZERO)
+}
+
+/// [`release_escrow`] for an agent that owes `owed` (its shortfall, as a positive
+/// amount): the earning repays that first and only the rest reaches the wallet.
+pub fn release_escrow_repaying(
+    agent: AgentId,
+    earning: Cents,
+    owed: Cents,
+) -> Result<Vec<Transfer>, LedgerError> {
     positive(earning)?;
-    Ok(vec![transfer(
+    Ok(pay_agent(
+        agent,
         Account::Escrow(agent),
-        Account::Wallet(agent),
         earning,
+        owed,
         TransferKind::EscrowRelease,
-    )])
+    ))
+}
+
+/// `amount` out of `from` to the agent: its shortfall first, the rest to its wallet.
+fn pay_agent(
+    agent: AgentId,
+    from: Account,
+    amount: Cents,
+    owed: Cents,
+    kind: TransferKind,
+) -> Vec<Transfer> {
+    let repaid = Cents(owed.get().clamp(0, amount.get()));
+    [
+        transfer(
+            from,
+            Account::Shortfall(agent),
+            repaid,
+            TransferKind::ShortfallRepayment,
+        ),
+        transfer(
+            from,
+            Account::Wallet(agent),
+            Cents(amount.get() - repaid.get()),
+            kind,
+        ),
+    ]
+    .into_iter()
+    .filter(|t| t.amount.is_positive())
+    .collect()
+}
+
+/// Where a disputed task's earning is when the dispute is filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarningAt {
+    /// Still in escrow (not yet settled).
+    Escrow,
+    /// Already paid; the wallet has `available` now.
+    Wallet { available: Cents },
+}
+
+/// A dispute freezes `earning`: out of escrow, or back out of the wallet; what the
+/// wallet cannot cover is taken as a shortfall (the agent owes it), so the frozen
+/// amount is always the whole earning.
+pub fn freeze(agent: AgentId, earning: Cents, at: EarningAt) -> Vec<Transfer> {
+    let frozen = Account::Frozen(agent);
+    let legs = match at {
+        EarningAt::Escrow => vec![transfer(
+            Account::Escrow(agent),
+            frozen,
+            earning,
+            TransferKind::DisputeHold,
+        )],
+        EarningAt::Wallet { available } => {
+            let covered = Cents(available.get().clamp(0, earning.get().max(0)));
+            vec![
+                transfer(
+                    Account::Wallet(agent),
+                    frozen,
+                    covered,
+                    TransferKind::DisputeHold,
+                ),
+                transfer(
+                    Account::Shortfall(agent),
+                    frozen,
+                    Cents(earning.get() - covered.get()),
+                    TransferKind::DisputeHold,
+                ),
+            ]
+        }
+    };
+    legs.into_iter()
+        .filter(|t| t.amount.is_positive())
+        .collect()
+}
+
+/// A dispute ends: `refund` of the task's charge goes back to the buyer's pool, its
+/// earning part out of the frozen earning and its fee part out of revenue
+/// ([`Cents::split_refund`]); the rest of the frozen earning goes to the agent, its
+/// shortfall (`owed`) first. `refund = 0` releases everything to the agent.
+#[allow(clippy::too_many_arguments)] // one per party and amount of the ruling
+pub fn unfreeze(
+    owner: OwnerId,
+    task: TaskId,
+    agent: AgentId,
+    charge: Cents,
+    earning: Cents,
+    fee: Cents,
+    refund: Cents,
+    owed: Cents,
+) -> Result<Vec<Transfer>, LedgerError> {
+    let (from_earning, from_fee) =
+        charge
+            .split_refund(refund)
+            .ok_or(LedgerError::ChargeExceedsHold {
+                charge: refund,
+                held: charge,
+            })?;
+    if from_earning > earning || from_fee > fee {
+        return Err(LedgerError::ChargeExceedsHold {
+            charge: refund,
+            held: charge,
+        });
+    }
+    let frozen = Account::Frozen(agent);
+    let mut legs = vec![
+        transfer(
+            frozen,
+            Account::Pool(owner),
+            from_earning,
+            TransferKind::Refund,
+        ),
+        transfer(
+            Account::revenue_for(&task),
+            Account::Pool(owner),
+            from_fee,
+            TransferKind::Refund,
+        ),
+    ];
+    legs.extend(pay_agent(
+        agent,
+        frozen,
+        Cents(earning.get() - from_earning.get()),
+        owed,
+        TransferKind::DisputeRelease,
+    ));
+    Ok(legs
+        .into_iter()
+        .filter(|t| t.amount.is_positive())
+        .collect())
+}
+
+/// How a transfer changes its agent's `lifetimeEarned`: paid earnings count (into the
+/// wallet or repaying a shortfall), and an earning a dispute takes back out of the
+/// wallet (or as a shortfall) uncounts, so a lost dispute leaves the total as if the
+/// task had never paid.
+pub fn earned_change(t: &Transfer) -> Option<(AgentId, i64)> {
+    let paid_from = matches!(t.from, Account::Escrow(_) | Account::Frozen(_));
+    match (t.kind, t.from, t.to) {
+        (
+            TransferKind::EscrowRelease
+            | TransferKind::DisputeRelease
+            | TransferKind::ShortfallRepayment,
+            _,
+            Account::Wallet(agent) | Account::Shortfall(agent),
+        ) if paid_from => Some((agent, t.amount.get())),
+        (TransferKind::DisputeHold, Account::Wallet(agent) | Account::Shortfall(agent), _) => {
+            Some((agent, -t.amount.get()))
+        }
+        _ => None,
+    }
 }
 
 /// Refunds a completed task in full: the earning back out of escrow, the fee back out
@@ -305,7 +492,13 @@ impl Ledger {
                 });
             }
             *from -= t.amount.get();
-            *next.entry(t.to).or_insert(0) += t.amount.get();
+            let to = next.entry(t.to).or_insert(0);
+            *to += t.amount.get();
+            if t.to.is_debt() && *to > 0 {
+                return Err(LedgerError::Overpaid {
+                    account: t.to.name(),
+                });
+            }
         }
         self.balances = next;
         Ok(())
@@ -394,6 +587,243 @@ mod tests {
             Err(LedgerError::SameAccount)
         );
         assert_eq!(top_up(owner, Cents(0)), Err(LedgerError::NonPositive));
+    }
+
+    #[test]
+    fn a_dispute_on_a_paid_earning_takes_it_back_and_a_shortfall_is_repaid_first() {
+        let (owner, task, agent) = (OwnerId::new(), TaskId::new(), AgentId::new());
+        let mut ledger = Ledger::default();
+        ledger.apply(&top_up(owner, Cents(2_500)).unwrap()).unwrap();
+        ledger
+            .apply(&hold(owner, task, Cents(2_500)).unwrap())
+            .unwrap();
+        ledger
+            .apply(&post(owner, task, agent, Cents(2_500), Cents(2_500)).unwrap())
+            .unwrap();
+        ledger
+            .apply(&release_escrow(agent, Cents(2_125)).unwrap())
+            .unwrap();
+        // The agent spent all but 125 of it.
+        ledger
+            .apply(&wallet_transfer(agent, AgentId::new(), Cents(2_000)).unwrap())
+            .unwrap();
+        ledger
+            .apply(&freeze(
+                agent,
+                Cents(2_125),
+                EarningAt::Wallet {
+                    available: Cents(125),
+                },
+            ))
+            .unwrap();
+        assert_eq!(ledger.balance(Account::Wallet(agent)), Cents(0));
+        assert_eq!(ledger.balance(Account::Frozen(agent)), Cents(2_125));
+        assert_eq!(ledger.balance(Account::Shortfall(agent)), Cents(-2_000));
+        // The buyer wins: the whole charge back; the agent still owes 2,000.
+        let legs = unfreeze(
+            owner,
+            task,
+            agent,
+            Cents(2_500),
+            Cents(2_125),
+            Cents(375),
+            Cents(2_500),
+            Cents(2_000),
+        )
+        .unwrap();
+        ledger.apply(&legs).unwrap();
+        assert_eq!(ledger.balance(Account::Pool(owner)), Cents(2_500));
+        assert_eq!(ledger.balance(Account::Frozen(agent)), Cents(0));
+        assert_eq!(ledger.balance(Account::revenue_for(&task)), Cents(0));
+        // Its next earning of 2,125 repays 2,000 first; 125 reaches the wallet.
+        let legs = release_escrow_repaying(agent, Cents(2_125), Cents(2_000)).unwrap();
+        assert_eq!(legs.len(), 2);
+        ledger.apply(&top_up(owner, Cents(2_500)).unwrap()).unwrap();
+        let next = TaskId::new();
+        ledger
+            .apply(&hold(owner, next, Cents(2_500)).unwrap())
+            .unwrap();
+        ledger
+            .apply(&post(owner, next, agent, Cents(2_500), Cents(2_500)).unwrap())
+            .unwrap();
+        ledger.apply(&legs).unwrap();
+        assert_eq!(ledger.balance(Account::Shortfall(agent)), Cents(0));
+        assert_eq!(ledger.balance(Account::Wallet(agent)), Cents(125));
+        assert_eq!(ledger.sum(), 0);
+        // Repaying more than is owed is refused.
+        let over = [Transfer {
+            from: Account::Wallet(agent),
+            to: Account::Shortfall(agent),
+            amount: Cents(1),
+            kind: TransferKind::ShortfallRepayment,
+        }];
+        assert!(matches!(
+            ledger.apply(&over),
+            Err(LedgerError::Overpaid { .. })
+        ));
+    }
+
+    #[test]
+    fn lifetime_earnings_count_what_the_agent_keeps() {
+        let agent = AgentId::new();
+        let paid = release_escrow_repaying(agent, Cents(100), Cents(30)).unwrap();
+        let total: i64 = paid.iter().filter_map(earned_change).map(|(_, d)| d).sum();
+        assert_eq!(total, 100, "repaying a shortfall is earning too");
+        let taken = freeze(
+            agent,
+            Cents(100),
+            EarningAt::Wallet {
+                available: Cents(40),
+            },
+        );
+        let total: i64 = taken.iter().filter_map(earned_change).map(|(_, d)| d).sum();
+        assert_eq!(
+            total, -100,
+            "a disputed, paid earning is taken back out of the count"
+        );
+        let frozen = freeze(agent, Cents(100), EarningAt::Escrow);
+        assert!(
+            frozen.iter().all(|t| earned_change(t).is_none()),
+            "never counted yet"
+        );
+    }
+
+    /// A dispute flow model: per task `None` (unused), then escrowed → paid → frozen →
+    /// ruled, or escrowed → frozen → ruled.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Stage {
+        Escrowed,
+        Paid,
+        Frozen,
+        Ruled,
+    }
+
+    #[derive(Debug, Clone)]
+    enum DisputeOp {
+        Complete(usize, i64),
+        Settle(usize),
+        Spend(i64),
+        File(usize),
+        Rule(usize, u8, i64),
+    }
+
+    fn dispute_op() -> impl Strategy<Value = DisputeOp> {
+        prop_oneof![
+            (0usize..5, 1i64..5_000).prop_map(|(t, c)| DisputeOp::Complete(t, c)),
+            (0usize..5).prop_map(DisputeOp::Settle),
+            (1i64..4_000).prop_map(DisputeOp::Spend),
+            (0usize..5).prop_map(DisputeOp::File),
+            (0usize..5, 0u8..3, 0i64..5_000).prop_map(|(t, o, r)| DisputeOp::Rule(t, o, r)),
+        ]
+    }
+
+    proptest! {
+        /// Disputes move money only between accounts: whatever the order of completions,
+        /// settlements, spending, filings and rulings (buyer, seller or split), every
+        /// balance matches a model of per-party totals, a shortfall is repaid before the
+        /// wallet sees a cent, nothing but external and a shortfall goes negative, and the
+        /// ledger sums to zero.
+        #[test]
+        fn disputes_neither_create_nor_destroy_money(ops in prop::collection::vec(dispute_op(), 1..60)) {
+            let owner = OwnerId::new();
+            let (agent, other) = (AgentId::new(), AgentId::new());
+            let tasks: Vec<TaskId> = (0..5).map(|_| TaskId::new()).collect();
+            let mut stage: BTreeMap<usize, (Stage, i64)> = BTreeMap::new();
+            let mut ledger = Ledger::default();
+            let (mut paid_in, mut pool, mut escrow, mut wallet, mut spent) = (0i64, 0i64, 0i64, 0i64, 0i64);
+            let (mut frozen, mut owed, mut revenue) = (0i64, 0i64, 0i64);
+            for op in ops {
+                match op {
+                    DisputeOp::Complete(t, c) => {
+                        if stage.contains_key(&t) { continue; }
+                        ledger.apply(&top_up(owner, Cents(c)).unwrap()).unwrap();
+                        ledger.apply(&hold(owner, tasks[t], Cents(c)).unwrap()).unwrap();
+                        ledger.apply(&post(owner, tasks[t], agent, Cents(c), Cents(c)).unwrap()).unwrap();
+                        let (e, f) = Cents(c).split_charge().unwrap();
+                        paid_in += c;
+                        escrow += e.get();
+                        revenue += f.get();
+                        stage.insert(t, (Stage::Escrowed, c));
+                    }
+                    DisputeOp::Settle(t) => {
+                        let Some((Stage::Escrowed, c)) = stage.get(&t).copied() else { continue };
+                        let e = Cents(c).split_charge().unwrap().0.get();
+                        ledger.apply(&release_escrow_repaying(agent, Cents(e), Cents(owed)).unwrap()).unwrap();
+                        let repaid = e.min(owed);
+                        escrow -= e;
+                        owed -= repaid;
+                        wallet += e - repaid;
+                        stage.insert(t, (Stage::Paid, c));
+                    }
+                    DisputeOp::Spend(x) => {
+                        let x = x.min(wallet);
+                        if x == 0 { continue; }
+                        ledger.apply(&wallet_transfer(agent, other, Cents(x)).unwrap()).unwrap();
+                        wallet -= x;
+                        spent += x;
+                    }
+                    DisputeOp::File(t) => {
+                        let Some((at, c)) = stage.get(&t).copied() else { continue };
+                        let e = Cents(c).split_charge().unwrap().0.get();
+                        let legs = match at {
+                            Stage::Escrowed => {
+                                escrow -= e;
+                                freeze(agent, Cents(e), EarningAt::Escrow)
+                            }
+                            Stage::Paid => {
+                                let covered = wallet.min(e);
+                                wallet -= covered;
+                                owed += e - covered;
+                                freeze(agent, Cents(e), EarningAt::Wallet { available: Cents(ledger.balance(Account::Wallet(agent)).get()) })
+                            }
+                            Stage::Frozen | Stage::Ruled => continue,
+                        };
+                        ledger.apply(&legs).unwrap();
+                        frozen += e;
+                        stage.insert(t, (Stage::Frozen, c));
+                    }
+                    DisputeOp::Rule(t, outcome, r) => {
+                        let Some((Stage::Frozen, c)) = stage.get(&t).copied() else { continue };
+                        let refund = match outcome {
+                            0 => c,
+                            1 => 0,
+                            _ if c >= 2 => r.clamp(1, c - 1),
+                            _ => continue,
+                        };
+                        let (e, f) = Cents(c).split_charge().unwrap();
+                        let legs = unfreeze(owner, tasks[t], agent, Cents(c), e, f, Cents(refund), Cents(owed)).unwrap();
+                        ledger.apply(&legs).unwrap();
+                        let (from_e, from_f) = Cents(c).split_refund(Cents(refund)).unwrap();
+                        frozen -= e.get();
+                        pool += refund;
+                        revenue -= from_f.get();
+                        let rest = e.get() - from_e.get();
+                        let repaid = rest.min(owed);
+                        owed -= repaid;
+                        wallet += rest - repaid;
+                        stage.insert(t, (Stage::Ruled, c));
+                    }
+                }
+                prop_assert_eq!(ledger.sum(), 0);
+                prop_assert_eq!(ledger.balance(Account::External(owner)).get(), -paid_in);
+                prop_assert_eq!(ledger.balance(Account::Pool(owner)).get(), pool);
+                prop_assert_eq!(ledger.balance(Account::Escrow(agent)).get(), escrow);
+                prop_assert_eq!(ledger.balance(Account::Wallet(agent)).get(), wallet);
+                prop_assert_eq!(ledger.balance(Account::Wallet(other)).get(), spent);
+                prop_assert_eq!(ledger.balance(Account::Frozen(agent)).get(), frozen);
+                prop_assert_eq!(ledger.balance(Account::Shortfall(agent)).get(), -owed);
+                let total: i64 = (0..REVENUE_SHARDS).map(|s| ledger.balance(Account::Revenue(s)).get()).sum();
+                prop_assert_eq!(total, revenue);
+                prop_assert!(owed == 0 || wallet == 0, "a shortfall is repaid before the wallet gets anything");
+                for (account, balance) in ledger.accounts() {
+                    if account.is_debt() {
+                        prop_assert!(*balance <= 0);
+                    } else if !account.may_go_negative() {
+                        prop_assert!(*balance >= 0);
+                    }
+                }
+            }
+        }
     }
 
     /// A reference model written differently: plain per-party totals, no accounts.
