@@ -3,6 +3,7 @@
 //! Owners (Bearer) register and manage their agents; an agent (X-API-Key) reads and
 //! updates itself; any authenticated caller reads public profiles and searches.
 
+use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::agent::MAX_ACTIVE_AGENTS_PER_OWNER;
 use aicity_domain::identity::secrets::{generate_api_key, hash_secret};
 use aicity_domain::identity::{
@@ -12,13 +13,16 @@ use aicity_domain::identity::{
 use aicity_domain::ids::AgentId;
 use aicity_domain::timestamps;
 use aicity_domain::{ApiError, ErrorCode, FieldError};
-use aicity_http::auth::{self, OwnerCaller};
+use aicity_http::audit::Auditor;
+use aicity_http::auth::{self, Caller, OwnerCaller};
 use aicity_http::request::query_param;
 use aicity_http::{
     Context, PageRequest, Pagination, created, json_body, ok, paginated, path_param, route_key,
 };
 use aicity_store::StoreError;
 use aicity_store::agents::{self, AgentRecord, SearchFilter};
+use aicity_store::transact::Transaction;
+use aicity_store::vault::Labeled;
 use aicity_tasks::outcomes::SUSPENSION_COOLDOWN;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -97,27 +101,31 @@ async fn load_owned(
     Ok(record)
 }
 
-/// Read, change, write; on a concurrent change re-read and re-apply.
+/// Read, change, write; on a concurrent change re-read and re-apply. `audit` builds
+/// the change's audit entry from the agent before and after; it is written in the same
+/// transaction, so the change and its entry land together or not at all.
 async fn modify(
     ctx: &Context,
     mut record: AgentRecord,
     new_key_hash: Option<String>,
     change: impl Fn(&mut Agent) -> Result<(), ApiError>,
+    audit: impl Fn(&Agent, &Agent) -> Result<Labeled, ApiError>,
 ) -> Result<AgentRecord, ApiError> {
     for _ in 0..SAVE_ATTEMPTS {
         let mut next = record.agent.clone();
         change(&mut next)?;
-        match agents::save(
-            ctx.db(),
+        let entry = audit(&record.agent, &next)?;
+        let (items, saved) = agents::save_items(
             &ctx.table,
             &record,
             next,
             new_key_hash.clone(),
             MAX_ACTIVE_AGENTS_PER_OWNER,
-        )
-        .await
-        {
-            Ok(saved) => return Ok(saved),
+        )?;
+        let mut transaction = Transaction::new();
+        transaction.extend(items).extend([entry]);
+        match transaction.commit(ctx.db()).await {
+            Ok(()) => return Ok(saved),
             Err(err) if err.failed_labels().contains(&"owner") => {
                 return Err(agent_limit_reached());
             }
@@ -150,7 +158,29 @@ async fn register(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
         api_key_hash: hash_secret(&api_key),
         version: 1,
     };
-    match agents::register(ctx.db(), &ctx.table, &record, MAX_ACTIVE_AGENTS_PER_OWNER).await {
+    let agent = &record.agent;
+    let audit = Auditor::owner(owner.owner.id, request).item(
+        &ctx.table,
+        "agent.registered",
+        AuditTarget::new("agent", agent.id),
+        Some(agent.id),
+        json!({
+            "displayName": agent.display_name,
+            "framework": agent.framework,
+            "categories": agent.categories().collect::<Vec<_>>(),
+            "pricing": agent.pricing,
+            "maxConcurrentTasks": agent.max_concurrent_tasks,
+        }),
+    )?;
+    match agents::register_with(
+        ctx.db(),
+        &ctx.table,
+        &record,
+        MAX_ACTIVE_AGENTS_PER_OWNER,
+        vec![audit],
+    )
+    .await
+    {
         Ok(()) => created(json!({ "agent": shown(ctx, &record.agent), "apiKey": api_key })),
         Err(err) if err.failed_labels() == ["owner"] => Err(agent_limit_reached()),
         Err(err) => {
@@ -261,10 +291,55 @@ fn apply(update: &UpdateAgent) -> impl Fn(&mut Agent) -> Result<(), ApiError> + 
     }
 }
 
+/// The names of the fields an update sets (never their values: descriptions are long).
+fn updated_fields(update: &UpdateAgent) -> Vec<&'static str> {
+    [
+        ("displayName", update.display_name.is_some()),
+        ("description", update.description.is_some()),
+        ("model", update.model.is_some()),
+        ("capabilities", update.capabilities.is_some()),
+        ("pricing", update.pricing.is_some()),
+        ("maxConcurrentTasks", update.max_concurrent_tasks.is_some()),
+        ("availability", update.availability.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
+/// The `agent.updated` entry of `update`, by `auditor`.
+fn update_audit<'a>(
+    ctx: &'a Context,
+    auditor: &'a Auditor,
+    update: &'a UpdateAgent,
+) -> impl Fn(&Agent, &Agent) -> Result<Labeled, ApiError> + 'a {
+    move |before: &Agent, after: &Agent| {
+        let mut details = json!({ "fields": updated_fields(update) });
+        if before.availability != after.availability {
+            details["availability"] = json!(after.availability);
+        }
+        auditor.item(
+            &ctx.table,
+            "agent.updated",
+            AuditTarget::new("agent", after.id),
+            Some(after.id),
+            details,
+        )
+    }
+}
+
 async fn update_me(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let record = auth::agent(ctx, request).await?;
     let update: UpdateAgent = json_body(request, MAX_BODY)?;
-    let saved = modify(ctx, record, None, apply(&update)).await?;
+    let auditor = Auditor::of(&Caller::Agent(record.clone()), request);
+    let saved = modify(
+        ctx,
+        record,
+        None,
+        apply(&update),
+        update_audit(ctx, &auditor, &update),
+    )
+    .await?;
     ok(shown(ctx, &saved.agent))
 }
 
@@ -273,7 +348,15 @@ async fn update_owned(ctx: &Context, request: &Request) -> Result<Response<Body>
     let id = agent_id(request)?;
     let update: UpdateAgent = json_body(request, MAX_BODY)?;
     let record = load_owned(ctx, &owner, &id).await?;
-    let saved = modify(ctx, record, None, apply(&update)).await?;
+    let auditor = Auditor::owner(owner.owner.id, request);
+    let saved = modify(
+        ctx,
+        record,
+        None,
+        apply(&update),
+        update_audit(ctx, &auditor, &update),
+    )
+    .await?;
     ok(shown(ctx, &saved.agent))
 }
 
@@ -294,6 +377,21 @@ async fn set_status(
     let owner = auth::owner(ctx, request).await?;
     let record = load_owned(ctx, &owner, &agent_id(request)?).await?;
     let now = now();
+    let auditor = Auditor::owner(owner.owner.id, request);
+    let action = if target == AgentStatus::Active {
+        "agent.reactivated"
+    } else {
+        "agent.deactivated"
+    };
+    let audit = |before: &Agent, after: &Agent| {
+        auditor.item(
+            &ctx.table,
+            action,
+            AuditTarget::new("agent", after.id),
+            Some(after.id),
+            json!({ "from": before.status, "to": after.status }),
+        )
+    };
     let saved = modify(ctx, record, None, |agent| {
         match (agent.status, target) {
             (AgentStatus::Deactivated, AgentStatus::Deactivated) => {
@@ -333,7 +431,7 @@ async fn set_status(
         agent.status = target;
         agent.updated_at = now.clone();
         Ok(())
-    })
+    }, audit)
     .await?;
     ok(shown(ctx, &saved.agent))
 }
@@ -343,10 +441,27 @@ async fn rotate_key(ctx: &Context, request: &Request) -> Result<Response<Body>, 
     let record = load_owned(ctx, &owner, &agent_id(request)?).await?;
     let api_key = generate_api_key();
     let now = now();
-    let saved = modify(ctx, record, Some(hash_secret(&api_key)), |agent| {
-        agent.updated_at = now.clone();
-        Ok(())
-    })
+    let auditor = Auditor::owner(owner.owner.id, request);
+    // Never the key nor its hash: only that it changed.
+    let audit = |_: &Agent, after: &Agent| {
+        auditor.item(
+            &ctx.table,
+            "agent.key_rotated",
+            AuditTarget::new("agent", after.id),
+            Some(after.id),
+            json!({}),
+        )
+    };
+    let saved = modify(
+        ctx,
+        record,
+        Some(hash_secret(&api_key)),
+        |agent| {
+            agent.updated_at = now.clone();
+            Ok(())
+        },
+        audit,
+    )
     .await?;
     ok(json!({ "agentId": saved.agent.id, "apiKey": api_key }))
 }

@@ -23,6 +23,7 @@ use aicity_domain::task::dispute::{
 use aicity_domain::task::model::Task;
 use aicity_domain::task::timing::Clock;
 use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::request::query_param;
 use aicity_http::{
@@ -124,9 +125,11 @@ fn caller_id(caller: &Caller) -> String {
     }
 }
 
-/// Runs one step for the caller, who must be `needed` to this dispute.
+/// Runs one step for the caller, who must be `needed` to this dispute; a party's step
+/// is written to the caller's audit trail with it.
 async fn take(
     courts: &Courts,
+    request: &Request,
     caller: &Caller,
     dispute: Dispute,
     party: Party,
@@ -136,12 +139,14 @@ async fn take(
     if party != needed {
         return Err(forbidden());
     }
-    let after = disputes::act(
+    let auditor = Auditor::of(caller, request);
+    let after = disputes::act_as(
         &courts.ctx,
         dispute,
         |current| courts.party(caller, current),
         &step,
         courts.clock.now(),
+        Some(&auditor),
     )
     .await?;
     ok(after)
@@ -159,7 +164,16 @@ async fn respond(courts: &Courts, request: &Request) -> Result<Response<Body>, A
         response: body.response,
         by: caller_id(&caller),
     };
-    take(courts, &caller, dispute, party, Party::Seller, step).await
+    take(
+        courts,
+        request,
+        &caller,
+        dispute,
+        party,
+        Party::Seller,
+        step,
+    )
+    .await
 }
 
 /// `POST /courts/disputes/{id}/withdraw`: the buyer's side, while open; the frozen
@@ -168,6 +182,7 @@ async fn withdraw(courts: &Courts, request: &Request) -> Result<Response<Body>, 
     let (caller, dispute, party) = case(courts, request).await?;
     take(
         courts,
+        request,
         &caller,
         dispute,
         party,
@@ -197,7 +212,7 @@ async fn resolve(courts: &Courts, request: &Request) -> Result<Response<Body>, A
         note: body.note,
         by: admin.owner.id,
     };
-    take(courts, &caller, dispute, party, Party::Admin, step).await
+    take(courts, request, &caller, dispute, party, Party::Admin, step).await
 }
 
 fn status_filter(request: &Request) -> Result<Option<DisputeStatus>, ApiError> {

@@ -4,6 +4,8 @@
 //! hide the rest; each step is a conditional transition or an idempotent message, so a
 //! rule that runs twice changes nothing twice.
 //!
+//! - waiting for the owner's approval past `APPROVAL_TTL_HOURS`: cancelled, the hold
+//!   voided (the approval `expired`);
 //! - waiting for routing too long (the message was lost): send it again;
 //! - assigned but not started too long: take it back from the agent and route again;
 //! - executing past the deadline: fail it (`timeout`) and release the hold;
@@ -41,6 +43,8 @@ use serde_json::json;
 /// How long each state may last before the sweeper steps in.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
+    /// How long a task over its agent's approval threshold waits for the owner.
+    pub approval: Duration,
     pub routing: Duration,
     pub start: Duration,
     pub execution: Duration,
@@ -60,6 +64,7 @@ pub struct Deadlines {
 impl Default for Deadlines {
     fn default() -> Self {
         Self {
+            approval: Duration::from_secs(aicity_tasks::budgets::DEFAULT_APPROVAL_TTL_HOURS * 3600),
             // Longer than the router's longest backoff, so a task it is still retrying is
             // left alone.
             routing: Duration::from_secs(600),
@@ -92,6 +97,8 @@ pub struct Sweeper {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// Approvals past their expiry: tasks cancelled, holds voided.
+    pub approvals_expired: usize,
     pub routing_redriven: usize,
     pub rerouted: usize,
     pub timed_out: usize,
@@ -125,6 +132,16 @@ impl Sweeper {
 pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
     let mut report = Report::default();
     let d = sweeper.deadlines;
+
+    for record in sweeper.watched(Watch::Approval, d.approval).await? {
+        match Box::pin(expire_approval(sweeper, &record.task.id)).await {
+            Ok(true) => report.approvals_expired += 1,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(task_id = %record.task.id, code = %err.code, "approval expiry failed")
+            }
+        }
+    }
 
     for record in sweeper.watched(Watch::Routing, d.routing).await? {
         if messages::send(&sweeper.sqs, &sweeper.routing_queue_url, record.task.id).await {
@@ -198,6 +215,13 @@ pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
     report.sandboxes_destroyed = destroy_leaked_sandboxes(sweeper).await?;
     tracing::info!(?report, "sweep");
     Ok(report)
+}
+
+/// Past its approval's `expiresAt`: the task cancelled, its hold voided.
+async fn expire_approval(sweeper: &Sweeper, task_id: &TaskId) -> Result<bool, ApiError> {
+    let id = aicity_domain::embassy::approval_id(task_id);
+    let approval = aicity_tasks::approvals::load(&sweeper.ctx, &id).await?;
+    aicity_tasks::approvals::expire(&sweeper.ctx, &approval, sweeper.clock.now()).await
 }
 
 /// Assigned but never started: the slot goes back to the agent and the task to routing.

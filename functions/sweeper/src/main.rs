@@ -17,7 +17,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )?,
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
         refund_window: aicity_tasks::settlement::refund_window_from_env()?,
-        deadlines: sweeper::Deadlines::default(),
+        deadlines: sweeper::Deadlines {
+            approval: aicity_tasks::budgets::approval_ttl_from_env()?,
+            ..sweeper::Deadlines::default()
+        },
         budget: 1_000,
         ctx,
     };

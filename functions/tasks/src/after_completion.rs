@@ -1,5 +1,6 @@
 //! After a task completed: the buyer's thumbs up or down, and disputes.
 
+use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::ids::DisputeId;
 use aicity_domain::task::dispute::{Dispute, DisputeStatus, FileDispute, filing_window_open};
@@ -9,6 +10,7 @@ use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
 use aicity_domain::timestamps;
 use aicity_domain::validate::Validate;
 use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::audit::Auditor;
 use aicity_http::auth;
 use aicity_http::{created, json_body, ok};
 use aicity_store::disputes;
@@ -50,6 +52,7 @@ pub async fn feedback(tasks: &Tasks, request: &Request) -> Result<Response<Body>
     let caller = auth::caller(ctx, request).await?;
     let id = task_id(request)?;
     let body: FeedbackBody = json_body(request, MAX_BODY)?;
+    let auditor = Auditor::of(&caller, request);
     let now = tasks.clock.now();
     let saved = apply(ctx, &id, None, |loaded| {
         let current = &loaded.task.task;
@@ -98,6 +101,14 @@ pub async fn feedback(tasks: &Tasks, request: &Request) -> Result<Response<Body>
             );
             change = change.agent(agent);
         }
+        let refunded = change.money == Money::Reverse;
+        let change = change.with_item(auditor.item(
+            &ctx.table,
+            "task.feedback",
+            AuditTarget::new("task", current.id),
+            current.caller_agent_id,
+            json!({ "feedback": body.feedback, "refunded": refunded }),
+        )?);
         Ok(Some(change))
     })
     .await?;
@@ -118,6 +129,7 @@ pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>,
     let caller = auth::caller(ctx, request).await?;
     let id = task_id(request)?;
     let body: FileDispute = json_body(request, MAX_BODY)?;
+    let auditor = Auditor::of(&caller, request);
     let dispute_id = DisputeId::new();
     let now = tasks.clock.now();
     let rules = tasks.disputes;
@@ -177,7 +189,14 @@ pub async fn dispute(tasks: &Tasks, request: &Request) -> Result<Response<Body>,
                 json!({ "disputeId": dispute_id, "reason": body.reason, "status": DisputeStatus::Filed }),
             )
             .money(Money::Freeze)
-            .with_item(disputes::create_item(&ctx.table, &record)?);
+            .with_item(disputes::create_item(&ctx.table, &record)?)
+            .with_item(auditor.item(
+                &ctx.table,
+                "task.disputed",
+                AuditTarget::new("dispute", dispute_id),
+                current.caller_agent_id,
+                json!({ "taskId": current.id, "reason": body.reason, "amount": hold.charged }),
+            )?);
         if let Some(seller) = &loaded.agent {
             let mut agent: Agent = seller.agent.clone();
             outcomes::dispute(&mut agent, current.id, Outcome::DisputeFiled);

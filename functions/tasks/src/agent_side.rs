@@ -1,5 +1,6 @@
 //! What the assigned agent does: find its work, get a sandbox, start, report, finish.
 
+use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::{Agent, Outcome};
 use aicity_domain::task::model::{
     EventType, FailureReason, MAX_ERROR_CHARS, MAX_OUTPUT_BYTES, MAX_PROGRESS_CHARS,
@@ -7,6 +8,7 @@ use aicity_domain::task::model::{
 use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
 use aicity_domain::validate::{Validate, check_length, check_range};
 use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::audit::Auditor;
 use aicity_http::auth;
 use aicity_http::{json_body, ok, path_param};
 use aicity_store::{Key, faults, tasks as task_store};
@@ -220,6 +222,7 @@ fn step(actor: Actor, from: TaskStatus, event: TaskEvent) -> Result<TaskStatus, 
 pub async fn executing(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let (agent, record) = assigned(tasks, request).await?;
     let body: Executing = json_body(request, MAX_BODY)?;
+    let auditor = Auditor::agent(&agent.agent, request);
     if !sandbox_recorded(tasks, &record.task.id, &body.sandbox_id).await? {
         return Err(ApiError::invalid_field(
             "sandboxId",
@@ -238,10 +241,20 @@ pub async fn executing(tasks: &Tasks, request: &Request) -> Result<Response<Body
         task.status = status;
         task.sandbox_id = Some(body.sandbox_id.clone());
         task.started_at = Some(aicity_domain::timestamps::now());
-        Ok(Some(Change::new(task).event(
-            EventType::Status,
-            json!({ "status": status, "sandboxId": body.sandbox_id }),
-        )))
+        Ok(Some(
+            Change::new(task)
+                .event(
+                    EventType::Status,
+                    json!({ "status": status, "sandboxId": body.sandbox_id }),
+                )
+                .with_item(auditor.item(
+                    &tasks.ctx.table,
+                    "task.started",
+                    AuditTarget::new("task", current.id),
+                    None,
+                    json!({ "sandboxId": body.sandbox_id }),
+                )?),
+        ))
     })
     .await?;
     ok(saved.task)
@@ -336,6 +349,7 @@ impl Validate for Complete {
 pub async fn complete(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let (agent, record) = assigned(tasks, request).await?;
     let body: Complete = json_body(request, MAX_BODY)?;
+    let auditor = Auditor::agent(&agent.agent, request);
     let saved = apply(&tasks.ctx, &record.task.id, None, |loaded| {
         let current = &loaded.task.task;
         still_assigned(current, &agent)?;
@@ -350,7 +364,15 @@ pub async fn complete(tasks: &Tasks, request: &Request) -> Result<Response<Body>
         task.execution_time_ms = Some(body.execution_time_ms as u64);
         task.self_reported_score = body.quality_score.map(|s| s as u8);
         Ok(Some(
-            Change::new(task).event(EventType::Status, json!({ "status": status })),
+            Change::new(task)
+                .event(EventType::Status, json!({ "status": status }))
+                .with_item(auditor.item(
+                    &tasks.ctx.table,
+                    "task.delivered",
+                    AuditTarget::new("task", current.id),
+                    None,
+                    json!({ "executionTimeMs": body.execution_time_ms }),
+                )?),
         ))
     })
     .await?;
@@ -403,6 +425,7 @@ impl Validate for Fail {
 pub async fn fail(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let (agent, record) = assigned(tasks, request).await?;
     let body: Fail = json_body(request, MAX_BODY)?;
+    let auditor = Auditor::agent(&agent.agent, request);
     let saved = apply(&tasks.ctx, &record.task.id, None, |loaded| {
         let current = &loaded.task.task;
         still_assigned(current, &agent)?;
@@ -415,7 +438,14 @@ pub async fn fail(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
         let mut change = Change::new(task)
             .event(EventType::Status, json!({ "status": status }))
             .event(EventType::Error, json!({ "reason": FailureReason::from(body.reason), "message": body.error_message }))
-            .money(Money::Void);
+            .money(Money::Void)
+            .with_item(auditor.item(
+                &tasks.ctx.table,
+                "task.failed",
+                AuditTarget::new("task", current.id),
+                None,
+                json!({ "reason": FailureReason::from(body.reason) }),
+            )?);
         if let Some(record) = &loaded.agent {
             let mut next: Agent = record.agent.clone();
             outcomes::failed(&mut next, current.id, Outcome::AgentFailed);

@@ -1,9 +1,11 @@
 //! What the buyer does: read, list, cancel.
 
+use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::Agent;
 use aicity_domain::task::model::EventType;
 use aicity_domain::task::{Actor, TaskEvent, TaskStatus, transition};
 use aicity_domain::{ApiError, FieldError};
+use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::request::query_param;
 use aicity_http::{PageRequest, Pagination, ok, paginated};
@@ -112,6 +114,7 @@ pub async fn cancel(tasks: &Tasks, request: &Request) -> Result<Response<Body>, 
     let ctx = &tasks.ctx;
     let caller = auth::caller(ctx, request).await?;
     let id = task_id(request)?;
+    let auditor = Auditor::of(&caller, request);
     let saved = apply(ctx, &id, None, |loaded| {
         let current = &loaded.task.task;
         let actor = access::actor(&caller, current);
@@ -124,7 +127,14 @@ pub async fn cancel(tasks: &Tasks, request: &Request) -> Result<Response<Body>, 
         task.completed_at = Some(aicity_domain::timestamps::now());
         let mut change = Change::new(task)
             .event(EventType::Status, json!({ "status": status }))
-            .money(Money::Void);
+            .money(Money::Void)
+            .with_item(auditor.item(
+                &ctx.table,
+                "task.cancelled",
+                AuditTarget::new("task", current.id),
+                current.caller_agent_id,
+                json!({ "from": current.status }),
+            )?);
         if let (Some(_), Some(record)) = (current.agent_id, &loaded.agent) {
             let mut next: Agent = record.agent.clone();
             outcomes::released(&mut next);

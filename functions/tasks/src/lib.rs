@@ -25,6 +25,8 @@ pub struct Tasks {
     pub refund_window: std::time::Duration,
     /// How long after completion a dispute may be filed, and the seller's time to answer.
     pub disputes: aicity_tasks::disputes::DisputeRules,
+    /// How long a task over its agent's approval threshold waits for the owner.
+    pub approval_ttl: std::time::Duration,
     pub sqs: aws_sdk_sqs::Client,
     pub payments: Box<dyn PaymentProvider>,
     pub sandboxes: Box<dyn SandboxProvider>,

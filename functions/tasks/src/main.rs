@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
         refund_window: aicity_tasks::settlement::refund_window_from_env()?,
         disputes: aicity_tasks::disputes::DisputeRules::from_env()?,
+        approval_ttl: aicity_tasks::budgets::approval_ttl_from_env()?,
         routing_queue_url,
         quality_queue_url,
     };

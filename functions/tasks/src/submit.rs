@@ -1,5 +1,8 @@
 //! `POST /api/v1/tasks`: the task and the hold of its budget in one transaction.
 
+use aicity_domain::embassy::{
+    Approval, ApprovalStatus, AuditTarget, NotificationType, Verdict, approval_id,
+};
 use aicity_domain::identity::Category;
 use aicity_domain::ids::{OwnerId, TaskId};
 use aicity_domain::money::Cents;
@@ -8,11 +11,13 @@ use aicity_domain::task::model::{EventType, SubmitTask, Task};
 use aicity_domain::task::routing::{Ineligible, could_take};
 use aicity_domain::timestamps;
 use aicity_domain::{ApiError, ErrorCode};
+use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::idempotency::idempotent;
 use aicity_http::{created, json_body};
 use aicity_store::transact::Transaction;
 use aicity_store::{StoreError, agents, faults, tasks as task_store, vault};
+use aicity_tasks::budgets::{self, Gate};
 use aicity_tasks::messages;
 use aicity_vault::service::{self, Spending};
 use lambda_http::{Body, Request, Response};
@@ -39,13 +44,14 @@ pub async fn submit(tasks: &Tasks, request: &Request) -> Result<Response<Body>, 
             }
         }
         let id = keyed.map_or_else(TaskId::new, TaskId::from_ulid);
-        submit_checked(tasks, &caller, body, id).await
+        submit_checked(tasks, request, &caller, body, id).await
     })
     .await
 }
 
 async fn submit_checked(
     tasks: &Tasks,
+    request: &Request,
     caller: &Caller,
     body: SubmitTask,
     id: TaskId,
@@ -70,6 +76,18 @@ async fn submit_checked(
         }
     }
     let budget = Cents(body.max_budget);
+    // The owner's policy for a submitting agent first: refused before anything is held or
+    // any card is charged for an automatic top-up.
+    let now = OffsetDateTime::now_utc();
+    let mut gate = match caller {
+        Caller::Agent(record) => Some(Gate::load(ctx, &record.agent.id, now).await?),
+        Caller::Owner(_) => None,
+    };
+    let mut approval = match &gate {
+        Some(gate) => judged(ctx, &owner, gate, body.task_type, budget).await?,
+        None => false,
+    };
+
     match body.agent_id {
         Some(agent_id) => {
             check_direct_hire(tasks, &agent_id, body.task_type, budget, owner).await?
@@ -83,76 +101,182 @@ async fn submit_checked(
         tasks.payments.as_ref(),
         &owner,
         budget,
+        service::auto_top_up_entry(
+            &owner,
+            aicity_http::serve::request_id(request),
+            caller_agent,
+            Some(&id),
+        ),
     )
     .await?;
-    let now = OffsetDateTime::now_utc();
-    let task = Task {
-        id,
-        task_type: body.task_type,
-        status: TaskStatus::Submitted,
-        input: body.input,
-        max_budget: budget,
-        agent_id: None,
-        caller_owner_id: owner,
-        caller_agent_id: caller_agent,
-        parent_task_id: body.parent_task_id,
-        direct_hire: body.agent_id.is_some(),
-        requested_agent_id: body.agent_id,
-        agreed_price: None,
-        sandbox_id: None,
-        output: None,
-        quality_score: None,
-        self_reported_score: None,
-        credits_charged: None,
-        execution_time_ms: None,
-        feedback: None,
-        failure_reason: None,
-        error_message: None,
-        quality_reasons: Vec::new(),
-        routing_attempts: 0,
-        quality_attempts: 0,
-        declined_by: Vec::new(),
-        created_at: timestamps::format(now),
-        updated_at: timestamps::format(now),
-        completed_at: None,
-        assigned_at: None,
-        started_at: None,
-        settled_at: None,
-        dispute_id: None,
-        dispute_status: None,
-    };
-    let requested_agent = body.agent_id;
     vault::pool(ctx.db(), &ctx.table, &owner).await?;
-    let (task_items, record) = task_store::create_items(
-        &ctx.table,
-        task,
-        vec![(
-            EventType::Status,
-            json!({ "status": "submitted", "requestedAgentId": requested_agent }),
-        )],
-        now,
-    )?;
-    let (hold_items, transfers) = vault::hold_items(&ctx.table, &owner, &id, budget, now)
-        .map_err(|err| service::api_error(err, Spending::TaskHold))?;
-    let mut transaction = Transaction::new();
-    transaction.extend(task_items).extend(hold_items);
-    if let Err(err) = transaction.commit(ctx.db()).await {
-        if err.failed_labels().contains(&"task") {
-            // An earlier try of this operation committed meanwhile.
-            if let Some(existing) = earlier_try(tasks, caller, &id).await? {
-                return created(existing);
+    let auditor = Auditor::of(caller, request);
+    let requested_agent = body.agent_id;
+    for _ in 0..BUDGET_ATTEMPTS {
+        let now = OffsetDateTime::now_utc();
+        let status = if approval {
+            TaskStatus::PendingApproval
+        } else {
+            TaskStatus::Submitted
+        };
+        let task = Task {
+            id,
+            task_type: body.task_type,
+            status,
+            input: body.input.clone(),
+            max_budget: budget,
+            agent_id: None,
+            caller_owner_id: owner,
+            caller_agent_id: caller_agent,
+            parent_task_id: body.parent_task_id,
+            direct_hire: body.agent_id.is_some(),
+            requested_agent_id: body.agent_id,
+            agreed_price: None,
+            sandbox_id: None,
+            output: None,
+            quality_score: None,
+            self_reported_score: None,
+            credits_charged: None,
+            execution_time_ms: None,
+            feedback: None,
+            failure_reason: None,
+            error_message: None,
+            quality_reasons: Vec::new(),
+            routing_attempts: 0,
+            quality_attempts: 0,
+            declined_by: Vec::new(),
+            created_at: timestamps::format(now),
+            updated_at: timestamps::format(now),
+            completed_at: None,
+            assigned_at: None,
+            started_at: None,
+            settled_at: None,
+            dispute_id: None,
+            dispute_status: None,
+            budget_day: gate.as_ref().map(|g| g.today.clone()),
+        };
+        let (task_items, record) = task_store::create_items(
+            &ctx.table,
+            task,
+            vec![(
+                EventType::Status,
+                json!({ "status": status, "requestedAgentId": requested_agent }),
+            )],
+            now,
+        )?;
+        let (hold_items, transfers) = vault::hold_items(&ctx.table, &owner, &id, budget, now)
+            .map_err(|err| service::api_error(err, Spending::TaskHold))?;
+        let mut transaction = Transaction::new();
+        transaction.extend(task_items).extend(hold_items);
+        if let Some(gate) = &gate {
+            transaction.extend(gate.items(&ctx.table, budget, now)?);
+        }
+        if approval {
+            transaction.extend(approval_items(tasks, &record.task, now)?);
+        }
+        transaction.extend([auditor.item(
+            &ctx.table,
+            "task.submitted",
+            AuditTarget::new("task", id),
+            caller_agent,
+            json!({ "taskType": body.task_type, "maxBudget": budget, "status": status,
+                    "agentId": requested_agent }),
+        )?]);
+        match transaction.commit(ctx.db()).await {
+            Ok(()) => {}
+            Err(err) if err.failed_labels().contains(&"budget") => {
+                // Racing submits committed this agent's budget meanwhile: judge again
+                // on what they left.
+                let reloaded =
+                    Gate::load(ctx, &caller_agent.ok_or_else(ApiError::internal)?, now).await?;
+                approval = judged(ctx, &owner, &reloaded, body.task_type, budget).await?;
+                gate = Some(reloaded);
+                continue;
+            }
+            Err(err) => {
+                if err.failed_labels().contains(&"task") {
+                    // An earlier try of this operation committed meanwhile.
+                    if let Some(existing) = earlier_try(tasks, caller, &id).await? {
+                        return created(existing);
+                    }
+                }
+                return Err(service::api_error(
+                    vault::explain(err, &transfers),
+                    Spending::TaskHold,
+                ));
             }
         }
-        return Err(service::api_error(
-            vault::explain(err, &transfers),
-            Spending::TaskHold,
-        ));
+        if faults::fires(&ctx.table, faults::point::AFTER_COMMIT_BEFORE_SEND) {
+            return Err(ApiError::internal());
+        }
+        if status == TaskStatus::Submitted {
+            messages::send(&tasks.sqs, &tasks.routing_queue_url, id).await;
+        }
+        return created(record.task);
     }
-    if faults::fires(&ctx.table, faults::point::AFTER_COMMIT_BEFORE_SEND) {
-        return Err(ApiError::internal());
+    // The budget kept moving under us: retryable, nothing was written.
+    Err(ApiError::new(ErrorCode::ServiceUnavailable))
+}
+
+/// Tries of a submit whose budget counter lost to racing submits of the same agent.
+const BUDGET_ATTEMPTS: usize = 8;
+
+/// The policy's verdict: a refusal (with the owner told when a budget was reached), or
+/// whether the task waits for approval.
+async fn judged(
+    ctx: &aicity_http::Context,
+    owner: &OwnerId,
+    gate: &Gate,
+    task_type: Category,
+    budget: Cents,
+) -> Result<bool, ApiError> {
+    let verdict = gate.verdict(task_type, budget);
+    if let Some(refusal) = verdict.refusal() {
+        budgets::notify_reached(ctx, owner, gate, verdict).await;
+        return Err(refusal);
     }
-    messages::send(&tasks.sqs, &tasks.routing_queue_url, id).await;
-    created(record.task)
+    Ok(matches!(verdict, Verdict::Allowed { approval: true }))
+}
+
+/// The approval a task over its agent's threshold waits on, and the owner's notice.
+fn approval_items(
+    tasks: &Tasks,
+    task: &Task,
+    now: OffsetDateTime,
+) -> Result<Vec<aicity_store::vault::Labeled>, ApiError> {
+    let agent = task.caller_agent_id.ok_or_else(ApiError::internal)?;
+    let approval = Approval {
+        id: approval_id(&task.id),
+        task_id: task.id,
+        agent_id: agent,
+        owner_id: task.caller_owner_id,
+        task_type: task.task_type,
+        amount: task.max_budget,
+        status: ApprovalStatus::Pending,
+        created_at: timestamps::format(now),
+        expires_at: timestamps::format(now + tasks.approval_ttl),
+        decided_at: None,
+        reason: None,
+    };
+    let notice = aicity_tasks::notices::item(
+        &tasks.ctx.table,
+        &task.caller_owner_id,
+        NotificationType::ApprovalRequested,
+        format!(
+            "Approval requested: {} cents for {}",
+            task.max_budget.0, task.task_type
+        ),
+        format!(
+            "Agent {agent} submitted a task over its approval threshold; approve or deny it by {}.",
+            approval.expires_at
+        ),
+        json!({ "approvalId": approval.id, "taskId": task.id, "agentId": agent,
+                "amount": task.max_budget }),
+    )?;
+    Ok(vec![
+        aicity_store::embassy::approval_item_new(&tasks.ctx.table, &approval)?,
+        notice,
+    ])
 }
 
 /// The task an earlier try of the same operation created, if any (re-sent to routing,

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::secrets::{generate_trust_key, hash_secret};
 use aicity_domain::ids::{AgentId, TrustKeyId};
 use aicity_domain::task::timing::Clock;
@@ -17,6 +18,7 @@ use aicity_domain::trust::{
     CreateTrustKey, DEFAULT_DAILY_LIMIT, MAX_ACTIVE_KEYS, TrustKey, TrustReport,
 };
 use aicity_domain::{ApiError, ErrorCode, FieldError, timestamps};
+use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, TrustQuota};
 use aicity_http::request::query_param;
 use aicity_http::{
@@ -78,7 +80,16 @@ async fn create_key(trust: &Trust, request: &Request) -> Result<Response<Body>, 
         owner_id: owner.owner.id,
         key_hash: hash_secret(&secret),
     };
-    match trust_keys::create(ctx.db(), &ctx.table, &record, MAX_ACTIVE_KEYS).await {
+    // Never the secret nor its hash.
+    let audit = Auditor::owner(owner.owner.id, request).item(
+        &ctx.table,
+        "trust_key.created",
+        AuditTarget::new("trust_key", record.key.id),
+        None,
+        json!({ "name": record.key.name }),
+    )?;
+    match trust_keys::create_with(ctx.db(), &ctx.table, &record, MAX_ACTIVE_KEYS, vec![audit]).await
+    {
         Ok(()) => {}
         Err(err) if err.failed_labels() == ["count"] => {
             return Err(ApiError::validation(vec![FieldError::new(
@@ -129,7 +140,26 @@ async fn revoke_key(trust: &Trust, request: &Request) -> Result<Response<Body>, 
     let id: TrustKeyId = path_param(request, "id")?
         .parse()
         .map_err(|_| key_not_found())?;
-    match trust_keys::revoke(ctx.db(), &ctx.table, &owner.owner.id, &id, &now(trust)).await? {
+    let auditor = Auditor::owner(owner.owner.id, request);
+    let audit = |record: &TrustKeyRecord| {
+        let entry = auditor.entry(
+            "trust_key.revoked",
+            AuditTarget::new("trust_key", record.key.id),
+            None,
+            json!({ "name": record.key.name }),
+        );
+        Ok(vec![aicity_store::embassy::audit_item(&ctx.table, &entry)?])
+    };
+    let revocation = trust_keys::revoke_with(
+        ctx.db(),
+        &ctx.table,
+        &owner.owner.id,
+        &id,
+        &now(trust),
+        audit,
+    )
+    .await?;
+    match revocation {
         Revocation::Revoked(record) => ok(record.key),
         Revocation::NotFound => Err(key_not_found()),
         Revocation::AlreadyRevoked => Err(ApiError::new(ErrorCode::TrustApiKeyAlreadyRevoked)),

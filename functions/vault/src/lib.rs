@@ -8,12 +8,14 @@
 //! - `POST /api/v1/vault/wallets/{agentId}/allocate` (owner, `Idempotency-Key`): pool → own agent
 //! - `POST /api/v1/vault/transfers` (owner, `Idempotency-Key`): between two of its agents
 
+use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::AgentStatus;
 use aicity_domain::ids::AgentId;
 use aicity_domain::money::Cents;
 use aicity_domain::validate::{Validate, check_range};
 use aicity_domain::vault::{Account, AutoTopUp, TopUpRequest, TransferKind};
 use aicity_domain::{ApiError, ErrorCode, FieldError};
+use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, OwnerCaller};
 use aicity_http::idempotency::idempotent;
 use aicity_http::request::query_param;
@@ -75,6 +77,14 @@ async fn top_up(vault: &Vault, request: &Request) -> Result<Response<Body>, ApiE
             ),
             None => format!("topup:{}", aicity_domain::ids::TransferId::new()),
         };
+        // Written by whichever transaction credits the charge (this one, a retry, the
+        // sweeper), with the amount charged; the target is the pool credited.
+        let audit = Auditor::owner(owner.owner.id, request).entry(
+            "pool.topped_up",
+            AuditTarget::new("pool", owner.owner.id),
+            None,
+            json!({ "requested": body.amount }),
+        );
         let (pool, charged, charge_id) = service::top_up(
             ctx.db(),
             &ctx.table,
@@ -83,6 +93,7 @@ async fn top_up(vault: &Vault, request: &Request) -> Result<Response<Body>, ApiE
             Cents(body.amount),
             body.payment_method,
             &charge_key,
+            Some(audit),
         )
         .await?;
         ok(json!({
@@ -103,7 +114,20 @@ async fn auto_top_up(ctx: &Context, request: &Request) -> Result<Response<Body>,
         threshold: Cents(rule.threshold),
         reload_amount: Cents(rule.reload_amount),
     };
-    ok(ledger_store::set_auto_top_up(ctx.db(), &ctx.table, &owner.owner.id, &rule).await?)
+    let auditor = Auditor::owner(owner.owner.id, request);
+    let audit = |before: &ledger_store::Pool| {
+        let entry = auditor.entry(
+            "pool.auto_top_up_configured",
+            AuditTarget::new("pool", before.id),
+            None,
+            json!({ "before": before.auto_top_up, "after": rule }),
+        );
+        Ok(vec![aicity_store::embassy::audit_item(&ctx.table, &entry)?])
+    };
+    ok(
+        ledger_store::set_auto_top_up_with(ctx.db(), &ctx.table, &owner.owner.id, &rule, audit)
+            .await?,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +266,12 @@ async fn allocate_once(
     let body: Amount = json_body(request, MAX_BODY)?;
     let record = own_agent(ctx, owner, &agent_id).await?;
     must_be_active(&record)?;
+    let audit = Auditor::owner(owner.owner.id, request).entry(
+        "wallet.allocated",
+        AuditTarget::new("wallet", agent_id),
+        Some(agent_id),
+        json!({ "amount": body.amount, "agentId": agent_id }),
+    );
     service::allocate(
         ctx.db(),
         &ctx.table,
@@ -249,6 +279,7 @@ async fn allocate_once(
         &agent_id,
         Cents(body.amount),
         operation.as_deref(),
+        audit,
     )
     .await?;
     ok(json!({
@@ -282,6 +313,18 @@ async fn transfer_once(
     own_agent(ctx, owner, &body.from_agent_id).await?;
     let destination = own_agent(ctx, owner, &body.to_agent_id).await?;
     must_be_active(&destination)?;
+    // The source wallet is the target (and its agent the one `?agentId=` finds); the
+    // destination is in the details.
+    let audit = Auditor::owner(owner.owner.id, request).entry(
+        "wallet.transferred",
+        AuditTarget::new("wallet", body.from_agent_id),
+        Some(body.from_agent_id),
+        json!({
+            "amount": body.amount,
+            "fromAgentId": body.from_agent_id,
+            "toAgentId": body.to_agent_id,
+        }),
+    );
     service::transfer(
         ctx.db(),
         &ctx.table,
@@ -289,6 +332,7 @@ async fn transfer_once(
         &body.to_agent_id,
         Cents(body.amount),
         operation.as_deref(),
+        audit,
     )
     .await?;
     ok(json!({

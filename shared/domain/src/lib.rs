@@ -1,6 +1,7 @@
 //! The AI City domain: the rules of the marketplace with no AWS and no I/O, so
 //! every rule can be unit- and property-tested in isolation.
 
+pub mod embassy;
 pub mod error;
 pub mod error_code;
 pub mod identity;

@@ -5,6 +5,7 @@
 //! turns every `Err` into the error envelope, so the runtime never sees an error (an
 //! `Err` from an HTTP Lambda is a bare 502 at API Gateway).
 
+pub mod audit;
 pub mod auth;
 pub mod context;
 pub mod envelope;

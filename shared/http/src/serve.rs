@@ -13,6 +13,20 @@ use crate::response::error_response;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The request id [`handle`] gave a request, kept in its extensions so what the handler
+/// records (audit entries) names the id the response carries.
+#[derive(Debug, Clone)]
+struct RequestIdExtension(String);
+
+/// The id of this request, as `X-Request-Id` answers it.
+pub fn request_id(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<RequestIdExtension>()
+        .map(|id| id.0.clone())
+        .or_else(|| gateway_request_id(request))
+}
+
 /// Runs `handler` for every request: errors become the error envelope, every response
 /// carries `X-Request-Id`, and one log line records route, status and duration.
 pub async fn serve<H, F>(handler: H) -> Result<(), lambda_http::Error>
@@ -30,7 +44,7 @@ where
 
 /// One request through `handler`, with the same guarantees as [`serve`]; tests call
 /// this directly.
-pub async fn handle<H, F>(handler: &H, request: Request) -> Response<Body>
+pub async fn handle<H, F>(handler: &H, mut request: Request) -> Response<Body>
 where
     H: Fn(Request) -> F,
     F: Future<Output = Result<Response<Body>, ApiError>>,
@@ -38,6 +52,9 @@ where
     let started = Instant::now();
     let request_id = gateway_request_id(&request).unwrap_or_else(|| RequestId::new().to_string());
     let route = route_key(&request).unwrap_or_else(|| request.uri().path().to_owned());
+    request
+        .extensions_mut()
+        .insert(RequestIdExtension(request_id.clone()));
     let mut response = match handler(request).await {
         Ok(response) => response,
         Err(err) => {

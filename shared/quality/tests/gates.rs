@@ -54,6 +54,7 @@ fn task() -> Task {
         settled_at: None,
         dispute_id: None,
         dispute_status: None,
+        budget_day: None,
     }
 }
 

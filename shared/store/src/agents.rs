@@ -183,6 +183,17 @@ pub async fn register(
     record: &AgentRecord,
     max_active: u32,
 ) -> Result<(), StoreError> {
+    register_with(client, table, record, max_active, Vec::new()).await
+}
+
+/// [`register`], with `extra` items (e.g. its audit entry) in the same transaction.
+pub async fn register_with(
+    client: &Client,
+    table: &str,
+    record: &AgentRecord,
+    max_active: u32,
+    extra: Vec<(String, TransactWriteItem)>,
+) -> Result<(), StoreError> {
     let agent = &record.agent;
     let pointer = KeyPointer {
         agent_id: agent.id,
@@ -207,6 +218,7 @@ pub async fn register(
     for (_, row) in search_rows(agent) {
         transaction.push("search", put(table, row.to_item()?, None)?);
     }
+    transaction.extend(extra);
     transaction.commit(client).await
 }
 

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod assessments;
 pub mod config;
 pub mod disputes;
+pub mod embassy;
 pub mod error;
 pub mod faults;
 pub mod idempotency;

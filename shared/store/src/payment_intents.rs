@@ -8,7 +8,8 @@
 //! transaction). A declined intent is deleted: nothing was charged. Unsettled intents
 //! sit in the `WATCH#payment` index until they are credited or declined.
 
-use aicity_domain::ids::OwnerId;
+use aicity_domain::embassy::{AUDIT_PREFIX, AuditActor, AuditEntry, AuditTarget};
+use aicity_domain::ids::{OwnerId, PoolId};
 use aicity_domain::money::Cents;
 use aicity_domain::timestamps;
 use aws_sdk_dynamodb::Client;
@@ -56,6 +57,10 @@ pub struct Intent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge_id: Option<String>,
     pub created_at: String,
+    /// Who asked, in which request: the audit entry the credit writes (whoever credits
+    /// it, whenever) is made from this (see [`Intent::credit_entry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditEntry>,
 }
 
 impl Intent {
@@ -76,6 +81,58 @@ impl Intent {
             status: IntentStatus::Pending,
             charge_id: None,
             created_at: timestamps::format(now),
+            audit: None,
+        }
+    }
+
+    /// With the audit entry its credit records: its actor, agent, request id, action
+    /// and details are kept; the credit gives it its own id, time, target and amount.
+    pub fn audited(mut self, entry: AuditEntry) -> Self {
+        self.audit = Some(entry);
+        self
+    }
+
+    /// The audit entry of crediting `amount` (charge `charge_id`) to the pool `pool`
+    /// at `now`: the one recorded when the intent was opened, or — for an intent
+    /// opened without one — the owner's `pool.topped_up` or the platform's
+    /// `pool.auto_topped_up`.
+    pub fn credit_entry(
+        &self,
+        pool: &PoolId,
+        amount: Cents,
+        charge_id: &str,
+        now: OffsetDateTime,
+    ) -> AuditEntry {
+        let template = self.audit.clone().unwrap_or_else(|| {
+            let (action, actor) = match self.kind {
+                IntentKind::TopUp => ("pool.topped_up", AuditActor::owner(&self.owner_id)),
+                IntentKind::AutoTopUp => ("pool.auto_topped_up", AuditActor::platform()),
+            };
+            AuditEntry {
+                id: String::new(),
+                at: String::new(),
+                owner_id: self.owner_id,
+                agent_id: None,
+                actor,
+                action: action.to_owned(),
+                target: AuditTarget::new("pool", pool),
+                request_id: None,
+                details: serde_json::Value::Null,
+            }
+        });
+        let mut details = match template.details {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        details.insert("amount".into(), serde_json::json!(amount));
+        details.insert("chargeId".into(), serde_json::json!(charge_id));
+        AuditEntry {
+            id: crate::embassy::new_id(AUDIT_PREFIX),
+            at: timestamps::format(now),
+            owner_id: self.owner_id,
+            target: AuditTarget::new("pool", pool),
+            details: serde_json::Value::Object(details),
+            ..template
         }
     }
 }

@@ -416,6 +416,7 @@ mod tests {
                 settled_at: None,
                 dispute_id: Some(aicity_domain::ids::DisputeId::new()),
                 dispute_status: Some(aicity_domain::task::dispute::DisputeStatus::UnderReview),
+                budget_day: Some("2026-11-23".into()),
             },
         }
     }

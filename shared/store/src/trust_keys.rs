@@ -21,6 +21,7 @@ use crate::item::Stored;
 use crate::rate_limit::{self, RateDecision};
 use crate::schema::{PK, SK};
 use crate::transact::Transaction;
+use crate::vault::Labeled;
 use crate::{Key, StoreError};
 
 /// The key item: the owner's view plus whose it is and the SHA-256 of its secret.
@@ -62,6 +63,17 @@ pub async fn create(
     record: &TrustKeyRecord,
     max_active: u32,
 ) -> Result<(), StoreError> {
+    create_with(client, table, record, max_active, Vec::new()).await
+}
+
+/// [`create`], with `extra` items (e.g. its audit entry) in the same transaction.
+pub async fn create_with(
+    client: &Client,
+    table: &str,
+    record: &TrustKeyRecord,
+    max_active: u32,
+    extra: Vec<Labeled>,
+) -> Result<(), StoreError> {
     let pointer = HashPointer {
         owner_id: record.owner_id,
         key_id: record.key.id,
@@ -96,7 +108,8 @@ pub async fn create(
             "hash",
             new_item(Stored::new(Key::trust_key_hash(&record.key_hash), pointer).to_item()?)?,
         )
-        .push("count", TransactWriteItem::builder().update(count).build());
+        .push("count", TransactWriteItem::builder().update(count).build())
+        .extend(extra);
     transaction.commit(client).await
 }
 
@@ -160,6 +173,19 @@ pub async fn revoke(
     id: &TrustKeyId,
     now: &str,
 ) -> Result<Revocation, StoreError> {
+    revoke_with(client, table, owner, id, now, |_| Ok(Vec::new())).await
+}
+
+/// [`revoke`], with the items `extra` builds from the key as read (e.g. its audit
+/// entry) in the same transaction.
+pub async fn revoke_with(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    id: &TrustKeyId,
+    now: &str,
+    extra: impl FnOnce(&TrustKeyRecord) -> Result<Vec<Labeled>, StoreError>,
+) -> Result<Revocation, StoreError> {
     let record = match get(client, table, owner, id).await {
         Ok(record) => record,
         Err(StoreError::NotFound) => return Ok(Revocation::NotFound),
@@ -192,7 +218,8 @@ pub async fn revoke(
     transaction
         .push("key", TransactWriteItem::builder().update(mark).build())
         .push("hash", TransactWriteItem::builder().delete(unlink).build())
-        .push("count", TransactWriteItem::builder().update(count).build());
+        .push("count", TransactWriteItem::builder().update(count).build())
+        .extend(extra(&record)?);
     match transaction.commit(client).await {
         Ok(()) => {
             let mut revoked = record;

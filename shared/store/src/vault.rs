@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use aicity_domain::embassy::AuditEntry;
 use aicity_domain::ids::{AgentId, HoldId, OwnerId, PoolId, TaskId};
 use aicity_domain::money::Cents;
 use aicity_domain::vault::AutoTopUp;
@@ -493,21 +494,34 @@ pub async fn set_auto_top_up(
     owner: &OwnerId,
     rule: &AutoTopUp,
 ) -> Result<Pool, StoreError> {
-    pool(client, table, owner).await?;
-    let output = client
-        .update_item()
+    set_auto_top_up_with(client, table, owner, rule, |_| Ok(Vec::new())).await
+}
+
+/// [`set_auto_top_up`], with the items `extra` builds from the pool as it was (e.g.
+/// the change's audit entry) in the same transaction. The pool as it is after.
+pub async fn set_auto_top_up_with(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    rule: &AutoTopUp,
+    extra: impl FnOnce(&Pool) -> Result<Vec<Labeled>, StoreError>,
+) -> Result<Pool, StoreError> {
+    let before = pool(client, table, owner).await?;
+    let update = Update::builder()
         .table_name(table)
         .set_key(Some(pool_key(owner).to_map()))
         .update_expression("SET #rule = :rule")
+        .condition_expression("attribute_exists(PK)")
         .expression_attribute_names("#rule", "autoTopUp")
         .expression_attribute_values(":rule", AttributeValue::M(serde_dynamo::to_item(rule)?))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(StoreError::aws)?;
-    Ok(serde_dynamo::from_item(
-        output.attributes.unwrap_or_default(),
-    )?)
+        .build()
+        .map_err(invalid)?;
+    let mut transaction = Transaction::new();
+    transaction
+        .push("pool", TransactWriteItem::builder().update(update).build())
+        .extend(extra(&before)?);
+    transaction.commit(client).await?;
+    pool(client, table, owner).await
 }
 
 pub async fn wallet(client: &Client, table: &str, agent: &AgentId) -> Result<Wallet, StoreError> {
@@ -610,15 +624,16 @@ async fn commit(
         .map_err(|err| explain(err, transfers))
 }
 
-/// Credits a charged payment intent to the pool: the transfer and the intent's
-/// `pending → credited` in one transaction, so a second credit is cancelled on the
-/// intent (label `"intent"`).
+/// Credits a charged payment intent to the pool: the transfer, the intent's
+/// `pending → credited` and the credit's audit entry in one transaction, so a second
+/// credit is cancelled on the intent (label `"intent"`) and writes no second entry.
 pub fn top_up_items(
     table: &str,
     owner: &OwnerId,
     amount: Cents,
     intent_key: &str,
     charge_id: &str,
+    audit: &AuditEntry,
     now: OffsetDateTime,
 ) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
     let transfers = ledger::top_up(*owner, amount)?;
@@ -626,10 +641,16 @@ pub fn top_up_items(
     items.push(crate::payment_intents::credit_item(
         table, intent_key, charge_id, now,
     )?);
+    items.push(crate::embassy::audit_item(table, audit)?);
     Ok((items, transfers))
 }
 
-/// Credits the charge of the intent `intent_key` once; a repeat is `AlreadyDone`.
+/// Credits the charge of the intent `intent_key` once; a repeat is `AlreadyDone`. The
+/// credit writes the audit entry the intent names ([`Intent::credit_entry`]): however
+/// late and by whom it is credited (the request, its retry, the sweeper), the entry is
+/// written exactly once, with the credit.
+///
+/// [`Intent::credit_entry`]: crate::payment_intents::Intent::credit_entry
 pub async fn top_up(
     client: &Client,
     table: &str,
@@ -639,8 +660,16 @@ pub async fn top_up(
     charge_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
-    pool(client, table, owner).await?;
-    let (items, transfers) = top_up_items(table, owner, amount, intent_key, charge_id, now)?;
+    let pool = pool(client, table, owner).await?;
+    let intent = match crate::payment_intents::get(client, table, intent_key).await {
+        Ok(intent) => intent,
+        // Declined and forgotten: there is nothing to credit.
+        Err(StoreError::NotFound) => return Err(VaultError::AlreadyDone),
+        Err(err) => return Err(err.into()),
+    };
+    let audit = intent.credit_entry(&pool.id, amount, charge_id, now);
+    let (items, transfers) =
+        top_up_items(table, owner, amount, intent_key, charge_id, &audit, now)?;
     match commit(client, items, &transfers).await {
         Err(VaultError::Store(err)) if err.failed_labels() == ["intent"] => {
             Err(VaultError::AlreadyDone)
@@ -985,18 +1014,21 @@ fn operation_item(
     put_new(table, item, "operation")
 }
 
-/// Commits a money move, once per `operation` when one is given.
-async fn commit_once(
+/// Commits a money move, once per `operation` when one is given, with `extra` items
+/// (e.g. its audit entry) in the same transaction: a replay writes none of them.
+pub async fn move_once(
     client: &Client,
     table: &str,
     transfers: &[Transfer],
     operation: Option<&str>,
+    extra: Vec<Labeled>,
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
     let mut items = transfer_items(table, transfers, None, now)?;
     if let Some(operation) = operation {
         items.push(operation_item(table, operation, now)?);
     }
+    items.extend(extra);
     match commit(client, items, transfers).await {
         Err(VaultError::Store(err)) if err.failed_labels() == ["operation"] => {
             Err(VaultError::AlreadyDone)
@@ -1016,7 +1048,7 @@ pub async fn allocate(
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
     let transfers = ledger::allocate(*owner, *agent, amount)?;
-    commit_once(client, table, &transfers, operation, now).await
+    move_once(client, table, &transfers, operation, Vec::new(), now).await
 }
 
 /// Wallet → wallet; once per `operation`.
@@ -1030,5 +1062,5 @@ pub async fn transfer(
     now: OffsetDateTime,
 ) -> Result<(), VaultError> {
     let transfers = ledger::wallet_transfer(*from, *to, amount)?;
-    commit_once(client, table, &transfers, operation, now).await
+    move_once(client, table, &transfers, operation, Vec::new(), now).await
 }

@@ -125,6 +125,7 @@ fn task(buyer: OwnerId, now: &str) -> Task {
         settled_at: None,
         dispute_id: None,
         dispute_status: None,
+        budget_day: None,
     }
 }
 

@@ -4,6 +4,7 @@ use aicity_domain::identity::Agent;
 use aicity_domain::identity::agent::MAX_ACTIVE_AGENTS_PER_OWNER;
 use aicity_domain::ids::{AgentId, TaskId};
 use aicity_domain::money::Cents;
+use aicity_domain::task::TaskStatus;
 use aicity_domain::task::model::{EventType, Task};
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::Context;
@@ -12,6 +13,8 @@ use aicity_store::agents::{self, AgentRecord};
 use aicity_store::tasks::{self, TaskRecord};
 use aicity_store::transact::Transaction;
 use aicity_store::vault::{self, Hold, HoldStatus};
+
+use crate::notices;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -147,6 +150,7 @@ where
         let now = OffsetDateTime::now_utc();
         let (mut items, record) =
             tasks::save_items(&ctx.table, &loaded.task, change.task, change.events, now)?;
+        let agent_after = change.agent.clone();
         if let (Some(after), Some(before)) = (change.agent, loaded.agent.as_ref()) {
             let (agent_items, _) =
                 agents::save_items(&ctx.table, before, after, None, MAX_ACTIVE_AGENTS_PER_OWNER)?;
@@ -198,16 +202,49 @@ where
                 ApiError::internal()
             })?;
             items.extend(money_items);
+            items.extend(budget_given_back(
+                &ctx.table,
+                &record.task,
+                change.money,
+                loaded.hold.as_ref(),
+            )?);
         }
+        items.extend(notices::for_change(
+            &ctx.table,
+            &loaded,
+            &record.task,
+            agent_after.as_ref(),
+        )?);
         items.extend(change.extra);
+        // A task leaving `pending_approval` ends its approval in the same transaction
+        // (the Embassy's deny and expiry say how; otherwise approved or cancelled).
+        let leaves_approval = loaded.task.task.status == TaskStatus::PendingApproval
+            && record.task.status != TaskStatus::PendingApproval;
+        if leaves_approval && !items.iter().any(|(label, _)| label == "approval") {
+            use aicity_domain::embassy::{ApprovalStatus, approval_id};
+            let to = if record.task.status == TaskStatus::Submitted {
+                ApprovalStatus::Approved
+            } else {
+                ApprovalStatus::Cancelled
+            };
+            items.push(aicity_store::embassy::approval_decided_item(
+                &ctx.table,
+                &approval_id(task_id),
+                to,
+                &aicity_domain::timestamps::format(now),
+                None,
+            )?);
+        }
         let mut transaction = Transaction::new();
         transaction.extend(items);
         match transaction.commit(ctx.db()).await {
             Ok(()) => return Ok(record),
             Err(err)
                 if err.failed_labels().iter().any(|l| {
-                    matches!(*l, "task" | "agent" | "hold" | "event" | "dispute")
-                        || l.starts_with("wallet:")
+                    matches!(
+                        *l,
+                        "task" | "agent" | "hold" | "event" | "dispute" | "approval"
+                    ) || l.starts_with("wallet:")
                 }) =>
             {
                 // Somebody else changed the task, the agent, the hold or the wallet a
@@ -221,4 +258,29 @@ where
     // Not a state the caller asked about: the task kept changing under us. Retryable,
     // so a consumer redelivers instead of dropping the step.
     Err(ApiError::new(ErrorCode::ServiceUnavailable))
+}
+
+/// What the submitting agent's budget gets back when the hold ends: all of it when
+/// voided, what was not charged when posted (budgets count held plus charged).
+fn budget_given_back(
+    table: &str,
+    task: &Task,
+    money: Money,
+    hold: Option<&Hold>,
+) -> Result<Option<aicity_store::vault::Labeled>, ApiError> {
+    let (Some(agent), Some(day), Some(hold)) = (task.caller_agent_id, &task.budget_day, hold)
+    else {
+        return Ok(None);
+    };
+    let back = match money {
+        Money::Void => hold.amount,
+        Money::Post { charge, .. } => Cents(hold.amount.0 - charge.0),
+        _ => return Ok(None),
+    };
+    if !back.is_positive() {
+        return Ok(None);
+    }
+    aicity_store::embassy::give_back_item(table, &agent, day, back)
+        .map(Some)
+        .map_err(ApiError::from)
 }

@@ -10,7 +10,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aicity_domain::ids::{DisputeId, OwnerId};
+use aicity_domain::embassy::AuditTarget;
+use aicity_domain::ids::{AgentId, DisputeId, OwnerId};
 use aicity_domain::money::Cents;
 use aicity_domain::task::dispute::{
     Action, Dispute, DisputeError, Outcome, Party, Resolution, step,
@@ -19,6 +20,7 @@ use aicity_domain::task::model::EventType;
 use aicity_domain::task::{Actor, TaskEvent, transition};
 use aicity_domain::{ApiError, ErrorCode, timestamps};
 use aicity_http::Context;
+use aicity_http::audit::Auditor;
 use aicity_store::StoreError;
 use aicity_store::config::MissingEnv;
 use aicity_store::disputes;
@@ -112,6 +114,15 @@ impl Request {
             Request::Resolve { .. } => Action::Resolve,
         }
     }
+
+    /// The audit trail's name for a party's step, and the agent it concerns.
+    fn audited(&self, dispute: &Dispute) -> Option<(&'static str, Option<AgentId>)> {
+        match self {
+            Request::Respond { .. } => Some(("dispute.responded", dispute.agent_id)),
+            Request::Withdraw => Some(("dispute.withdrawn", dispute.buyer_agent_id)),
+            Request::Escalate | Request::Resolve { .. } => None,
+        }
+    }
 }
 
 pub fn not_found() -> ApiError {
@@ -163,6 +174,7 @@ fn decide(
     request: &Request,
     now: OffsetDateTime,
     loaded: &crate::change::Loaded,
+    auditor: Option<&Auditor>,
 ) -> Result<Change, ApiError> {
     let task = &loaded.task.task;
     let next_case = step(
@@ -233,6 +245,17 @@ fn decide(
     if task_next.status != task.status {
         change = change.event(EventType::Status, json!({ "status": task_next.status }));
     }
+    // A party's step carries its audit entry (each run of this builds a new one; only
+    // the committed run's lands).
+    if let (Some(auditor), Some((action, agent))) = (auditor, request.audited(dispute)) {
+        change = change.with_item(auditor.item(
+            table,
+            action,
+            AuditTarget::new("dispute", dispute.id),
+            agent,
+            json!({ "taskId": task.id, "status": next.status, "amount": dispute.amount }),
+        )?);
+    }
     if let (Some(outcome), Some(record)) = (request.agent_outcome(), &loaded.agent) {
         let mut agent = record.agent.clone();
         outcomes::dispute(&mut agent, task.id, outcome);
@@ -253,6 +276,19 @@ pub async fn act(
     request: &Request,
     now: OffsetDateTime,
 ) -> Result<Dispute, ApiError> {
+    act_as(ctx, dispute, party, request, now, None).await
+}
+
+/// [`act`] for a caller: a party's response or withdrawal is recorded in `auditor`'s
+/// audit trail (`dispute.responded`, `dispute.withdrawn`) in the step's transaction.
+pub async fn act_as(
+    ctx: &Context,
+    dispute: Dispute,
+    party: impl Fn(&Dispute) -> Party,
+    request: &Request,
+    now: OffsetDateTime,
+    auditor: Option<&Auditor>,
+) -> Result<Dispute, ApiError> {
     let mut dispute = dispute;
     for _ in 0..4 {
         let stale = Mutex::new(false);
@@ -267,7 +303,7 @@ pub async fn act(
                 *stale.lock().expect("lock") = true;
                 return Ok(None);
             }
-            decide(&ctx.table, &dispute, role, request, now, loaded).map(Some)
+            decide(&ctx.table, &dispute, role, request, now, loaded, auditor).map(Some)
         })
         .await?;
         if !*stale.lock().expect("lock") {

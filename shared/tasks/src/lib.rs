@@ -7,9 +7,12 @@
 //! reads again and decides again.
 
 pub mod access;
+pub mod approvals;
+pub mod budgets;
 pub mod change;
 pub mod disputes;
 pub mod messages;
+pub mod notices;
 pub mod outcomes;
 pub mod quality_stage;
 pub mod routing;

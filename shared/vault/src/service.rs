@@ -1,7 +1,9 @@
 //! The vault's operations in API terms: what the vault and tasks functions call.
 
+use aicity_domain::embassy::{AuditActor, AuditEntry, AuditTarget};
 use aicity_domain::ids::{AgentId, OwnerId, TaskId};
 use aicity_domain::money::Cents;
+use aicity_domain::vault::ledger;
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_store::faults;
 use aicity_store::payment_intents::{self, Intent, IntentKind, IntentStatus};
@@ -88,6 +90,11 @@ pub fn payment_error(err: PaymentError) -> ApiError {
 /// recorded first, the provider charges once per key, and the credit moves the intent
 /// to `credited` in the same transaction, so however often this runs (a retry, a
 /// crash in between, the sweeper) the pool gets the money exactly once.
+///
+/// `audit` (`pool.topped_up` by the owner who asked) is kept on the intent and written
+/// by whichever transaction credits it, exactly once; without one, the credit records
+/// the owner's `pool.topped_up` with no request id.
+#[allow(clippy::too_many_arguments)] // the charge, its key and who asked for it
 pub async fn top_up(
     db: &Client,
     table: &str,
@@ -96,8 +103,9 @@ pub async fn top_up(
     amount: Cents,
     payment_method: Option<String>,
     idempotency_key: &str,
+    audit: Option<AuditEntry>,
 ) -> Result<(Pool, Cents, String), ApiError> {
-    let intent = Intent::new(
+    let mut intent = Intent::new(
         idempotency_key,
         *owner,
         amount,
@@ -105,6 +113,9 @@ pub async fn top_up(
         IntentKind::TopUp,
         OffsetDateTime::now_utc(),
     );
+    if let Some(audit) = audit {
+        intent = intent.audited(audit);
+    }
     let intent = payment_intents::open(db, table, &intent).await?;
     if intent.owner_id != *owner {
         tracing::error!("a payment intent key was reused across owners");
@@ -212,17 +223,45 @@ pub async fn reconcile(
     Ok(report)
 }
 
+/// The platform's `pool.auto_topped_up` for `owner`, as [`auto_top_up_before_hold`]
+/// takes it: a submit names its request and, when an agent submitted, that agent.
+pub fn auto_top_up_entry(
+    owner: &OwnerId,
+    request_id: Option<String>,
+    agent: Option<AgentId>,
+    task: Option<&TaskId>,
+) -> AuditEntry {
+    AuditEntry {
+        id: aicity_store::embassy::new_id(aicity_domain::embassy::AUDIT_PREFIX),
+        at: aicity_domain::timestamps::now(),
+        owner_id: *owner,
+        agent_id: agent,
+        actor: AuditActor::platform(),
+        action: "pool.auto_topped_up".to_owned(),
+        target: AuditTarget::new("pool", owner),
+        request_id,
+        details: match task {
+            Some(task) => json!({ "taskId": task }),
+            None => json!({}),
+        },
+    }
+}
+
 /// Reloads the pool first when holding `amount` would take it below the owner's auto
 /// top-up threshold. Keyed by what it refills, the pool as it stands (everything paid
 /// in so far), not by the task: racing submits that see the same pool charge once, and
 /// a reload that was charged but not credited is found and credited by the next one.
 /// A declined reload is logged; the hold is tried anyway.
+///
+/// `audit` ([`auto_top_up_entry`]) is kept on the reload's intent and written by the
+/// transaction that credits it, exactly once, whoever credits it.
 pub async fn auto_top_up_before_hold(
     db: &Client,
     table: &str,
     provider: &dyn PaymentProvider,
     owner: &OwnerId,
     amount: Cents,
+    audit: AuditEntry,
 ) -> Result<(), ApiError> {
     let pool = vault::pool(db, table, owner).await?;
     if pool.auto_top_up.fires(pool.available, amount) {
@@ -235,7 +274,8 @@ pub async fn auto_top_up_before_hold(
             DEFAULT_PAYMENT_METHOD,
             IntentKind::AutoTopUp,
             OffsetDateTime::now_utc(),
-        );
+        )
+        .audited(audit);
         let intent = payment_intents::open(db, table, &intent).await?;
         if let Err(err) = drive(db, table, provider, &intent).await {
             tracing::warn!(owner = %owner, code = %err.code, "auto top-up failed");
@@ -253,14 +293,16 @@ pub async fn hold_for_task(
     task: &TaskId,
     amount: Cents,
 ) -> Result<(), ApiError> {
-    auto_top_up_before_hold(db, table, provider, owner, amount).await?;
+    let audit = auto_top_up_entry(owner, None, None, Some(task));
+    auto_top_up_before_hold(db, table, provider, owner, amount, audit).await?;
     match vault::place_hold(db, table, owner, task, amount, OffsetDateTime::now_utc()).await {
         Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
         Err(err) => Err(api_error(err, Spending::TaskHold)),
     }
 }
 
-/// Owner pool → agent wallet, once per `operation` (an earlier try's is no error).
+/// Owner pool → agent wallet, once per `operation` (an earlier try's is no error),
+/// with its audit entry (`wallet.allocated`) in the same transaction.
 pub async fn allocate(
     db: &Client,
     table: &str,
@@ -268,24 +310,20 @@ pub async fn allocate(
     agent: &AgentId,
     amount: Cents,
     operation: Option<&str>,
+    audit: AuditEntry,
 ) -> Result<(), ApiError> {
-    match vault::allocate(
-        db,
-        table,
-        owner,
-        agent,
-        amount,
-        operation,
-        OffsetDateTime::now_utc(),
-    )
-    .await
-    {
+    let moved = match ledger::allocate(*owner, *agent, amount) {
+        Ok(transfers) => move_audited(db, table, &transfers, operation, &audit).await,
+        Err(err) => Err(err.into()),
+    };
+    match moved {
         Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
         Err(err) => Err(api_error(err, Spending::Allocation)),
     }
 }
 
-/// Wallet → wallet, once per `operation`.
+/// Wallet → wallet, once per `operation`, with its audit entry (`wallet.transferred`)
+/// in the same transaction.
 pub async fn transfer(
     db: &Client,
     table: &str,
@@ -293,19 +331,34 @@ pub async fn transfer(
     to: &AgentId,
     amount: Cents,
     operation: Option<&str>,
+    audit: AuditEntry,
 ) -> Result<(), ApiError> {
-    match vault::transfer(
-        db,
-        table,
-        from,
-        to,
-        amount,
-        operation,
-        OffsetDateTime::now_utc(),
-    )
-    .await
-    {
+    let moved = match ledger::wallet_transfer(*from, *to, amount) {
+        Ok(transfers) => move_audited(db, table, &transfers, operation, &audit).await,
+        Err(err) => Err(err.into()),
+    };
+    match moved {
         Ok(()) | Err(VaultError::AlreadyDone) => Ok(()),
         Err(err) => Err(api_error(err, Spending::WalletTransfer)),
     }
+}
+
+/// A money move and its audit entry in one transaction, once per `operation`.
+async fn move_audited(
+    db: &Client,
+    table: &str,
+    transfers: &[ledger::Transfer],
+    operation: Option<&str>,
+    audit: &AuditEntry,
+) -> Result<(), VaultError> {
+    let item = aicity_store::embassy::audit_item(table, audit)?;
+    vault::move_once(
+        db,
+        table,
+        transfers,
+        operation,
+        vec![item],
+        OffsetDateTime::now_utc(),
+    )
+    .await
 }

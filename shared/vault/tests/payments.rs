@@ -209,6 +209,7 @@ async fn a_processing_payment_is_not_a_decline_and_is_credited_once_it_settles()
         Cents(4_321),
         None,
         "topup:processing",
+        None,
     )
     .await;
     let err = first.expect_err("not settled yet");
@@ -249,6 +250,7 @@ async fn a_processing_payment_is_not_a_decline_and_is_credited_once_it_settles()
         Cents(4_321),
         None,
         "topup:processing",
+        None,
     )
     .await
     .unwrap();

@@ -36,6 +36,8 @@ pub struct Knobs {
     pub quality_max_attempts: Option<u32>,
     /// The courts function's clock (response deadlines).
     pub courts_clock: Arc<ManualClock>,
+    /// The embassy function's clock (approval expiry).
+    pub embassy_clock: Arc<ManualClock>,
 }
 
 /// The Courts admin in tests, as `make dev` sets it.
@@ -52,6 +54,7 @@ pub struct Parts {
     pub sweeper: Arc<sweeper::Sweeper>,
     pub settlement: Arc<settlement::Settlement>,
     pub courts: Arc<courts::Courts>,
+    pub embassy: Arc<embassy::Embassy>,
     pub knobs: Knobs,
 }
 
@@ -98,6 +101,9 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         clock: knobs.tasks_clock.clone(),
         refund_window: aicity_domain::task::timing::REFUND_WINDOW,
         disputes: aicity_tasks::disputes::DisputeRules::default(),
+        approval_ttl: std::time::Duration::from_secs(
+            aicity_tasks::budgets::DEFAULT_APPROVAL_TTL_HOURS * 3600,
+        ),
         sqs: clients.sqs.clone(),
         payments: payments(),
         sandboxes: Box::new(aicity_sandbox::LocalSandboxes::new(&sandbox_root)),
@@ -148,6 +154,12 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         clock: knobs.courts_clock.clone(),
         admins: vec![ADMIN_EMAIL.to_owned()],
     });
+    let embassy = Arc::new(embassy::Embassy {
+        ctx: api.clone(),
+        sqs: clients.sqs.clone(),
+        routing_queue_url: env["ROUTING_QUEUE_URL"].clone(),
+        clock: knobs.embassy_clock.clone(),
+    });
     let streamer = Arc::new(stream::Streamer {
         ctx: api.clone(),
         limits: knobs.stream_limits.unwrap_or(stream::StreamLimits {
@@ -165,6 +177,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
     let (for_auth, for_agents) = (api.clone(), api.clone());
     let (for_settlement, for_sweeper) = (settlement.clone(), sweeper.clone());
     let for_courts = courts.clone();
+    let for_embassy = embassy.clone();
     let (for_vault, for_tasks) = (vault.clone(), tasks.clone());
     let (for_router, for_quality) = (router.clone(), quality.clone());
     let functions = InProcess::new()
@@ -211,6 +224,10 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
             let courts = for_courts.clone();
             async move { courts::handle(&courts, request).await }
         })
+        .http("embassy", move |request| {
+            let embassy = for_embassy.clone();
+            async move { embassy::handle(&embassy, request).await }
+        })
         .streaming_http("stream", move |request| {
             let streamer = streamer.clone();
             async move { stream::handle(&streamer, request).await }
@@ -233,6 +250,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         sweeper,
         settlement,
         courts,
+        embassy,
         knobs,
     }
 }

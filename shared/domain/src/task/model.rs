@@ -227,6 +227,11 @@ pub struct Task {
     /// every step that reads the task knows whether its earning is frozen.
     #[serde(default)]
     pub dispute_status: Option<crate::task::dispute::DisputeStatus>,
+    /// The UTC day whose budget counter of the submitting agent holds this task's
+    /// budget (`None`: an owner's submit, counted nowhere). A voided hold gives its
+    /// amount back to that day, a posted one what was not charged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_day: Option<String>,
 }
 
 impl Task {

@@ -1,6 +1,8 @@
 //! The task status machine as one pure function.
 //!
 //! ```text
+//!   pending_approval ──approve──► submitted    (over the agent's approval threshold)
+//!       └─deny / expire / cancel──► cancelled
 //!   submitted ──route──► routing ──assign──► submitted (assigned, waiting for the agent)
 //!       │                   │  └─no agent──► failed
 //!       │ (assigned)        └─cancel──► cancelled
@@ -21,6 +23,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    /// Held, waiting for the submitting agent's owner to approve (the Embassy).
+    PendingApproval,
     Submitted,
     Routing,
     Executing,
@@ -32,7 +36,8 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 8] = [
+    pub const ALL: [TaskStatus; 9] = [
+        TaskStatus::PendingApproval,
         TaskStatus::Submitted,
         TaskStatus::Routing,
         TaskStatus::Executing,
@@ -45,6 +50,7 @@ impl TaskStatus {
 
     pub const fn as_str(self) -> &'static str {
         match self {
+            TaskStatus::PendingApproval => "pending_approval",
             TaskStatus::Submitted => "submitted",
             TaskStatus::Routing => "routing",
             TaskStatus::Executing => "executing",
@@ -104,6 +110,8 @@ pub enum Actor {
 /// Something that happens to a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskEvent {
+    /// The submitting agent's owner approved a task over its approval threshold.
+    Approved,
     /// The router claims the task to pick an agent (also a re-route of a stale assignment).
     RoutingStarted,
     /// The router assigned an agent; the task waits for it to start.
@@ -129,7 +137,8 @@ pub enum TaskEvent {
 }
 
 impl TaskEvent {
-    pub const ALL: [TaskEvent; 11] = [
+    pub const ALL: [TaskEvent; 12] = [
+        TaskEvent::Approved,
         TaskEvent::RoutingStarted,
         TaskEvent::AgentAssigned,
         TaskEvent::RoutingFailed,
@@ -152,6 +161,7 @@ impl TaskEvent {
             | QualityFailed => matches!(actor, Platform),
             ExecutionStarted | OutputSubmitted | AgentFailed => matches!(actor, AssignedAgent),
             Cancelled | Refunded => matches!(actor, Submitter | Platform),
+            Approved => matches!(actor, Submitter),
         }
     }
 }
@@ -192,6 +202,7 @@ pub fn transition(
         return Err(TransitionError::Forbidden { actor, event });
     }
     let to = match (from, event) {
+        (S::PendingApproval, E::Approved) => S::Submitted,
         (S::Submitted, E::RoutingStarted) => S::Routing,
         (S::Routing, E::AgentAssigned) => S::Submitted,
         (S::Routing, E::RoutingFailed) => S::Failed,
@@ -201,7 +212,7 @@ pub fn transition(
         (S::Executing, E::TimedOut) => S::Failed,
         (S::QualityCheck, E::QualityPassed) => S::Completed,
         (S::QualityCheck, E::QualityFailed) => S::Failed,
-        (S::Submitted | S::Routing, E::Cancelled) => S::Cancelled,
+        (S::PendingApproval | S::Submitted | S::Routing, E::Cancelled) => S::Cancelled,
         (S::Completed, E::Refunded) => S::Refunded,
         _ => return Err(TransitionError::InvalidState { from, event }),
     };
@@ -227,6 +238,13 @@ mod tests {
         use TaskEvent as E;
         use TaskStatus as S;
         &[
+            (S::PendingApproval, E::Approved, &[Submitter], S::Submitted),
+            (
+                S::PendingApproval,
+                E::Cancelled,
+                &[Submitter, Platform],
+                S::Cancelled,
+            ),
             (S::Submitted, E::RoutingStarted, &[Platform], S::Routing),
             (S::Routing, E::AgentAssigned, &[Platform], S::Submitted),
             (S::Routing, E::RoutingFailed, &[Platform], S::Failed),
@@ -363,13 +381,16 @@ mod tests {
     }
 
     proptest! {
-        /// Random walks from `submitted`: every accepted step is an edge of the table,
-        /// final states never move, and `completed` only ever moves to `refunded`.
+        /// Random walks from where a task is created (`submitted`, or `pending_approval`
+        /// over an approval threshold): every accepted step is an edge of the table,
+        /// final states never move, `completed` only ever moves to `refunded`, and
+        /// nothing ever goes back to `pending_approval`.
         #[test]
         fn random_walks_respect_the_machine(
+            start in prop::sample::select(vec![TaskStatus::Submitted, TaskStatus::PendingApproval]),
             steps in prop::collection::vec((any_event(), any_actor()), 0..64)
         ) {
-            let mut status = TaskStatus::Submitted;
+            let mut status = start;
             for (event, actor) in steps {
                 let before = status;
                 match transition(status, event, actor) {
@@ -378,6 +399,10 @@ mod tests {
                         prop_assert!(!before.is_final(), "{} moved to {}", before, to);
                         if before == TaskStatus::Completed {
                             prop_assert_eq!(to, TaskStatus::Refunded);
+                        }
+                        prop_assert_ne!(to, TaskStatus::PendingApproval);
+                        if before == TaskStatus::PendingApproval {
+                            prop_assert!(matches!(to, TaskStatus::Submitted | TaskStatus::Cancelled));
                         }
                         status = to;
                     }

@@ -38,6 +38,8 @@ pub fn refund_window_open(
 /// What the sweeper watches a task for, by the state it is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Watch {
+    /// Waiting for its owner's approval, against `APPROVAL_TTL_HOURS`.
+    Approval,
     /// Waiting for the router (submitted without an agent, or routing).
     Routing,
     /// Assigned, waiting for the agent to start.
@@ -51,7 +53,8 @@ pub enum Watch {
 }
 
 impl Watch {
-    pub const ALL: [Watch; 5] = [
+    pub const ALL: [Watch; 6] = [
+        Watch::Approval,
         Watch::Routing,
         Watch::Start,
         Watch::Execution,
@@ -61,6 +64,7 @@ impl Watch {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Watch::Approval => "approval",
             Watch::Routing => "routing",
             Watch::Start => "start",
             Watch::Execution => "execution",
@@ -75,6 +79,9 @@ pub fn watch(task: &Task) -> Option<(Watch, OffsetDateTime)> {
     let at = |field: &Option<String>| field.as_deref().and_then(crate::timestamps::parse);
     let updated = crate::timestamps::parse(&task.updated_at);
     match task.status {
+        TaskStatus::PendingApproval => {
+            Some((Watch::Approval, crate::timestamps::parse(&task.created_at)?))
+        }
         TaskStatus::Submitted if task.agent_id.is_none() => {
             Some((Watch::Routing, crate::timestamps::parse(&task.created_at)?))
         }
