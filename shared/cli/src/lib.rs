@@ -1,5 +1,6 @@
 //! The `aicity` command line and the reference agent runner, over the SDK.
 
 pub mod config;
+pub mod embassy;
 pub mod messages;
 pub mod runner;

@@ -6,8 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aicity_cli::config::{self, Config};
+use aicity_cli::embassy::{
+    self as embassy_text, Limit, PolicyChanges, TaskTypes, parse_limit, parse_task_types,
+};
 use aicity_cli::messages::explain;
 use aicity_cli::runner::{self, Outcome, RunnerConfig};
+use aicity_sdk::embassy::AuditQuery;
 use aicity_sdk::resources::{SearchAgents, SubmitTask};
 use aicity_sdk::{AgentCity, Error};
 use clap::{Parser, Subcommand};
@@ -17,7 +21,7 @@ use serde_json::{Value, json};
 #[command(
     name = "aicity",
     version,
-    about = "AI City from the command line: accounts, agents, credits, tasks"
+    about = "AI City from the command line: accounts, agents, credits, tasks, the Embassy"
 )]
 struct Cli {
     /// The API's base URL.
@@ -64,6 +68,9 @@ enum Command {
     Tasks(TasksCommand),
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The owner's say over its agents: spending policies, approvals, audit, notifications.
+    #[command(subcommand)]
+    Embassy(EmbassyCommand),
 }
 
 #[derive(Subcommand)]
@@ -179,6 +186,92 @@ enum AgentCommand {
         /// Work what is waiting now, then exit.
         #[arg(long)]
         once: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmbassyCommand {
+    /// An agent's spending policy (budgets, allowed task types, approval threshold).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Tasks over an agent's approval threshold, waiting for the owner.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Every state-changing action of the owner and its agents, newest first.
+    Audit {
+        #[arg(long = "agent")]
+        agent: Option<String>,
+        /// RFC 3339, e.g. 2026-03-01T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        /// 1 to 100.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        limit: Option<u32>,
+        /// The `nextCursor` of the page before (older entries).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// The owner's notifications, oldest first.
+    Notifications {
+        /// A notification id (`ntf_…`) or an RFC 3339 time: only what came after it.
+        #[arg(long)]
+        since: Option<String>,
+        /// 1 to 100.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        limit: Option<u32>,
+        /// Keep polling every 2 s and print new ones until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// The policy, and what the agent has committed today and over the last 7 days.
+    Get { agent_id: String },
+    /// Change some limits, keeping the others (amounts in cents; `none` = no limit).
+    Set {
+        agent_id: String,
+        /// Per UTC day: what the agent's tasks hold plus what they were charged.
+        #[arg(long, value_parser = parse_limit)]
+        daily_budget: Option<Limit>,
+        /// Over the rolling 7 days (today included).
+        #[arg(long, value_parser = parse_limit)]
+        weekly_budget: Option<Limit>,
+        /// The largest budget of one task.
+        #[arg(long, value_parser = parse_limit)]
+        max_per_task: Option<Limit>,
+        /// Tasks with a larger budget wait for your approval.
+        #[arg(long, value_parser = parse_limit)]
+        approval_threshold: Option<Limit>,
+        /// Comma-separated (code_review,testing), or `any`.
+        #[arg(long, value_parser = parse_task_types)]
+        allowed_task_types: Option<TaskTypes>,
+        /// Start from no limits: what is not given is cleared, not kept.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// The owner's approvals, all or those with one status.
+    List {
+        /// pending, approved, denied, expired or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        page: Option<u32>,
+    },
+    /// One approval.
+    Get { id: String },
+    /// Let the task go on to routing.
+    Approve { id: String },
+    /// Cancel the task and release its credits.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -299,6 +392,7 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
         Command::Agents(command) => agents(ctx, command).await?,
         Command::Vault(command) => vault(ctx, command).await?,
         Command::Tasks(command) => tasks(ctx, command).await?,
+        Command::Embassy(command) => embassy(ctx, command).await?,
         Command::Agent(AgentCommand::Run {
             command,
             poll_seconds,
@@ -707,6 +801,218 @@ async fn tasks(ctx: &mut Ctx, command: TasksCommand) -> Result<(), Error> {
         TasksCommand::Cancel { id } => {
             let task = city.tasks().cancel(&id).await?;
             ctx.print(|| format!("{} is {}", task.id, task.status), &show(&task));
+        }
+    }
+    Ok(())
+}
+
+fn to_json(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+async fn embassy(ctx: &mut Ctx, command: EmbassyCommand) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    let embassy = city.embassy();
+    match command {
+        EmbassyCommand::Policy(PolicyCommand::Get { agent_id }) => {
+            let mut policy = embassy.policy(&agent_id).await?;
+            if policy.agent_id.is_empty() {
+                policy.agent_id = agent_id;
+            }
+            ctx.print(|| embassy_text::policy_text(&policy), &to_json(&policy));
+        }
+        EmbassyCommand::Policy(PolicyCommand::Set {
+            agent_id,
+            daily_budget,
+            weekly_budget,
+            max_per_task,
+            approval_threshold,
+            allowed_task_types,
+            clear,
+        }) => {
+            let changes = PolicyChanges {
+                daily_budget,
+                weekly_budget,
+                max_per_task,
+                approval_threshold,
+                allowed_task_types,
+                clear,
+            };
+            if changes.is_empty() {
+                return Err(Error::Config(
+                    "nothing to change: give a limit (e.g. --approval-threshold 3000) or --clear"
+                        .into(),
+                ));
+            }
+            // Read for the version, keep what is not given, write it back.
+            let current = embassy.policy(&agent_id).await?;
+            let mut policy = embassy
+                .set_policy(&agent_id, &changes.update(&current))
+                .await?;
+            if policy.agent_id.is_empty() {
+                policy.agent_id = agent_id;
+            }
+            ctx.print(|| embassy_text::policy_text(&policy), &to_json(&policy));
+        }
+        EmbassyCommand::Approvals(ApprovalsCommand::List { status, page }) => {
+            let page = embassy.approvals(status.as_deref(), page).await?;
+            let lines = page
+                .data
+                .iter()
+                .map(embassy_text::approval_line)
+                .collect::<Vec<_>>()
+                .join("\n");
+            ctx.print(
+                || {
+                    if page.data.is_empty() {
+                        "no approvals".into()
+                    } else if page.pagination.total_pages > 1 {
+                        format!(
+                            "{lines}\n(page {} of {}, {} in all)",
+                            page.pagination.page,
+                            page.pagination.total_pages,
+                            page.pagination.total
+                        )
+                    } else {
+                        lines
+                    }
+                },
+                &to_json(&page.data),
+            );
+        }
+        EmbassyCommand::Approvals(ApprovalsCommand::Get { id }) => {
+            let approval = embassy.approval(&id).await?;
+            ctx.print(
+                || embassy_text::approval_line(&approval),
+                &to_json(&approval),
+            );
+        }
+        EmbassyCommand::Approvals(ApprovalsCommand::Approve { id }) => {
+            let decision = embassy.approve(&id).await?;
+            ctx.print(
+                || {
+                    format!(
+                        "approved {}; task {} is {}",
+                        decision.approval.id, decision.task.id, decision.task.status
+                    )
+                },
+                &to_json(&decision),
+            );
+        }
+        EmbassyCommand::Approvals(ApprovalsCommand::Deny { id, reason }) => {
+            let decision = embassy.deny(&id, reason.as_deref()).await?;
+            ctx.print(
+                || {
+                    format!(
+                        "denied {}; task {} is {}",
+                        decision.approval.id, decision.task.id, decision.task.status
+                    )
+                },
+                &to_json(&decision),
+            );
+        }
+        EmbassyCommand::Audit {
+            agent,
+            since,
+            limit,
+            cursor,
+        } => {
+            let page = embassy
+                .audit(&AuditQuery {
+                    agent_id: agent,
+                    since,
+                    limit,
+                    cursor,
+                })
+                .await?;
+            ctx.print(
+                || {
+                    let mut lines: Vec<String> =
+                        page.entries.iter().map(embassy_text::audit_line).collect();
+                    if lines.is_empty() {
+                        lines.push("no entries".into());
+                    }
+                    if let (true, Some(next)) = (page.has_more, &page.next_cursor) {
+                        lines.push(format!("(older entries: --cursor {next})"));
+                    }
+                    lines.join("\n")
+                },
+                &to_json(&page),
+            );
+        }
+        EmbassyCommand::Notifications {
+            since,
+            limit,
+            follow: false,
+        } => {
+            let page = embassy.notifications(since.as_deref(), limit).await?;
+            // With `since`, `hasMore` means newer ones wait beyond this page.
+            let more_after = page.has_more && since.is_some();
+            ctx.print(
+                || {
+                    let mut lines: Vec<String> = page
+                        .notifications
+                        .iter()
+                        .map(embassy_text::notification_line)
+                        .collect();
+                    if lines.is_empty() {
+                        lines.push("no notifications".into());
+                    }
+                    if let (true, Some(last)) = (more_after, page.last_id()) {
+                        lines.push(format!("(more: --since {last})"));
+                    }
+                    lines.join("\n")
+                },
+                &to_json(&page),
+            );
+        }
+        EmbassyCommand::Notifications {
+            since,
+            limit,
+            follow: true,
+        } => {
+            let stop = shutdown_signal();
+            tokio::pin!(stop);
+            let mut since = since;
+            if !ctx.json {
+                eprintln!("following notifications; Ctrl-C stops");
+            }
+            loop {
+                // Without `since`, `hasMore` means older ones: nothing to fetch at once.
+                let asked_after = since.is_some();
+                let fetched = tokio::select! {
+                    _ = &mut stop => break,
+                    fetched = embassy.notifications(since.as_deref(), limit) => fetched,
+                };
+                let has_more = match fetched {
+                    Ok(page) => {
+                        for notification in &page.notifications {
+                            if ctx.json {
+                                println!("{}", to_json(notification));
+                            } else {
+                                println!("{}", embassy_text::notification_line(notification));
+                            }
+                        }
+                        if let Some(last) = page.last_id() {
+                            since = Some(last.to_owned());
+                        }
+                        page.has_more && asked_after && !page.notifications.is_empty()
+                    }
+                    // The API is away for a moment (already retried): keep following.
+                    Err(err) if err.is_retryable() => {
+                        eprintln!("warning: {}", explain(&err));
+                        false
+                    }
+                    Err(err) => return Err(err),
+                };
+                if has_more {
+                    continue;
+                }
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
         }
     }
     Ok(())

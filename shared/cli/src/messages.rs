@@ -39,6 +39,24 @@ pub fn explain(err: &Error) -> String {
         }
         "TASK_FORBIDDEN" | "NOT_AGENT_OWNER" => "you are not allowed to act on this",
         "IDEMPOTENCY_KEY_REUSED" => "use a new idempotency key for a different request",
+        "BUDGET_LIMIT_EXCEEDED" => {
+            "the agent's owner can raise the limit: aicity embassy policy set <agentId> --daily-budget … (or --weekly-budget, --max-per-task)"
+        }
+        "AGENT_NOT_AUTHORIZED" => {
+            "the agent may not do this; if it is the task type, its owner can allow it: aicity embassy policy set <agentId> --allowed-task-types …"
+        }
+        "POLICY_VERSION_CONFLICT" => {
+            "the policy changed since it was read; run the command again (it reads the current version)"
+        }
+        "APPROVAL_NOT_FOUND" => {
+            "see the waiting ones: aicity embassy approvals list --status pending"
+        }
+        "APPROVAL_ALREADY_DECIDED" => {
+            "it was already approved or denied: aicity embassy approvals get <id>"
+        }
+        "APPROVAL_EXPIRED" => {
+            "it waited too long, so the task was cancelled and its credits released; the agent must submit it again"
+        }
         "VALIDATION_ERROR" => "",
         _ => "",
     };
@@ -60,6 +78,21 @@ pub fn explain(err: &Error) -> String {
             "\n  required {required} cents, available {available} cents"
         ));
     }
+    if let (Some(limit), Some(committed)) = (
+        failure.details.get("limit").and_then(|v| v.as_i64()),
+        failure.details.get("committed").and_then(|v| v.as_i64()),
+    ) {
+        text.push_str(&match failure.details["window"].as_str() {
+            Some("task") => format!("\n  limit {limit} cents per task"),
+            Some("day") => format!(
+                "\n  limit {limit} cents a day (UTC), already committed {committed} cents today"
+            ),
+            Some("week") => format!(
+                "\n  limit {limit} cents a week (rolling 7 days), already committed {committed} cents"
+            ),
+            _ => format!("\n  limit {limit} cents, already committed {committed} cents"),
+        });
+    }
     if let Error::RateLimit {
         retry_after: Some(seconds),
         ..
@@ -71,4 +104,55 @@ pub fn explain(err: &Error) -> String {
         text.push_str(&format!("\n  hint: {hint}"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refusal(status: u16, code: &str, details: serde_json::Value) -> Error {
+        Error::from_status(
+            status,
+            &json!({"success": false, "error": {"code": code, "message": "m", "details": details}}),
+            None,
+        )
+    }
+
+    #[test]
+    fn a_budget_refusal_names_the_limit_and_what_is_committed() {
+        let text = explain(&refusal(
+            400,
+            "BUDGET_LIMIT_EXCEEDED",
+            json!({"limit": 20000, "committed": 18000, "window": "day"}),
+        ));
+        assert!(text.starts_with("BUDGET_LIMIT_EXCEEDED (400): m"), "{text}");
+        assert!(
+            text.contains("limit 20000 cents a day (UTC), already committed 18000 cents today"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: the agent's owner can raise the limit"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn embassy_refusals_say_what_to_do() {
+        for (status, code, hint) in [
+            (409, "POLICY_VERSION_CONFLICT", "run the command again"),
+            (404, "APPROVAL_NOT_FOUND", "approvals list --status pending"),
+            (
+                409,
+                "APPROVAL_ALREADY_DECIDED",
+                "already approved or denied",
+            ),
+            (410, "APPROVAL_EXPIRED", "submit it again"),
+            (403, "AGENT_NOT_AUTHORIZED", "--allowed-task-types"),
+        ] {
+            let text = explain(&refusal(status, code, json!({})));
+            assert!(text.starts_with(&format!("{code} ({status})")), "{text}");
+            assert!(text.contains(hint), "{text}");
+        }
+    }
 }

@@ -75,7 +75,9 @@ async fn help_lists_the_commands() {
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
-    for command in ["sign-up", "sign-in", "agents", "vault", "tasks", "agent"] {
+    for command in [
+        "sign-up", "sign-in", "agents", "vault", "tasks", "agent", "embassy",
+    ] {
         assert!(
             text.contains(command),
             "{command} missing from --help:\n{text}"

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Error;
-use crate::resources::{Agents, Auth, Tasks, Vault};
+use crate::resources::{Agents, Auth, Embassy, Tasks, Vault};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.aicity.dev";
 
@@ -115,6 +115,11 @@ impl AgentCity {
 
     pub fn tasks(&self) -> Tasks<'_> {
         Tasks(self)
+    }
+
+    /// The owner's policies, approvals, audit trail and notifications.
+    pub fn embassy(&self) -> Embassy<'_> {
+        Embassy(self)
     }
 
     pub fn base_url(&self) -> &str {

@@ -16,6 +16,7 @@
 //! by status, with the API's code, message and details.
 
 mod client;
+pub mod embassy;
 mod error;
 pub mod resources;
 pub mod stream;

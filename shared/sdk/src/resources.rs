@@ -1,4 +1,4 @@
-//! One type per API group; every route the server has.
+//! One type per API group; every route the server has (the Embassy's in [`crate::embassy`]).
 
 use aicity_domain::task::model::Task;
 use reqwest::Method;
@@ -8,11 +8,16 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::client::{AgentCity, As};
 
-fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
+pub use crate::embassy::{
+    Approval, AuditEntry, AuditPage, AuditQuery, Committed, Decision, Embassy, Notification,
+    NotificationPage, Party, Policy, PolicyUpdate,
+};
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
     serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))
 }
 
-const NO_BODY: Option<&Value> = None;
+pub(crate) const NO_BODY: Option<&Value> = None;
 
 /// Header names and values to send.
 pub type Headers = Vec<(&'static str, String)>;
@@ -55,7 +60,7 @@ pub struct SignedIn {
 }
 
 /// Query string from optional pairs.
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
@@ -67,7 +72,7 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
