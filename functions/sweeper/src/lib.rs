@@ -16,6 +16,8 @@
 //! - completed and not paid well after the refund window: settle it now;
 //! - disputes the seller's side did not answer by the response deadline: on to the
 //!   admins' review queue (never an automatic refund);
+//! - webhook events recorded but not fanned out a minute later (the send was lost):
+//!   send them again;
 //! - sandboxes of finished tasks, or older than their maximum age: destroy them.
 
 use std::sync::Arc;
@@ -108,6 +110,8 @@ pub struct Report {
     pub settled: usize,
     /// Filed disputes past their response deadline moved to `under_review`.
     pub disputes_escalated: usize,
+    /// Webhook events sent to the webhooks queue again.
+    pub webhooks_redriven: usize,
     pub sandboxes_destroyed: usize,
 }
 
@@ -212,6 +216,7 @@ pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
         }
     }
     report.disputes_escalated = escalate_overdue_disputes(sweeper).await?;
+    report.webhooks_redriven = redrive_webhook_events(sweeper).await?;
     report.sandboxes_destroyed = destroy_leaked_sandboxes(sweeper).await?;
     tracing::info!(?report, "sweep");
     Ok(report)
@@ -329,6 +334,31 @@ async fn escalate_overdue_disputes(sweeper: &Sweeper) -> Result<usize, ApiError>
         }
     }
     Ok(escalated)
+}
+
+/// Webhook events a minute old and not fanned out: their send was lost (or the fan-out
+/// keeps failing and its message is on its way back anyway: a duplicate is harmless).
+async fn redrive_webhook_events(sweeper: &Sweeper) -> Result<usize, ApiError> {
+    let ctx = &sweeper.ctx;
+    if ctx.webhook_queue_url.is_none() {
+        return Ok(0);
+    }
+    let ids = aicity_store::webhook_events::undispatched_before(
+        ctx.db(),
+        &ctx.table,
+        sweeper.cutoff(Duration::from_secs(60)),
+        sweeper.budget,
+    )
+    .await?;
+    let mut events = Vec::new();
+    for id in &ids {
+        match aicity_store::webhook_events::get(ctx.db(), &ctx.table, id).await {
+            Ok(record) => events.push(record.event),
+            Err(err) => tracing::warn!(event_id = %id, error = %err, "webhook event unreadable"),
+        }
+    }
+    aicity_tasks::webhook_events::send(ctx, &events).await;
+    Ok(events.len())
 }
 
 /// Sandboxes whose task finished (after a grace) or that outlived their maximum age.

@@ -10,6 +10,7 @@ use aicity_domain::task::TaskStatus;
 use aicity_domain::task::model::{EventType, SubmitTask, Task};
 use aicity_domain::task::routing::{Ineligible, could_take};
 use aicity_domain::timestamps;
+use aicity_domain::webhooks::{WebhookEvent, WebhookEventType};
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
@@ -171,8 +172,11 @@ async fn submit_checked(
         if let Some(gate) = &gate {
             transaction.extend(gate.items(&ctx.table, budget, now)?);
         }
+        let mut event = None;
         if approval {
-            transaction.extend(approval_items(tasks, &record.task, now)?);
+            let (items, requested) = approval_items(tasks, &record.task, now)?;
+            transaction.extend(items);
+            event = requested;
         }
         transaction.extend([auditor.item(
             &ctx.table,
@@ -212,6 +216,7 @@ async fn submit_checked(
         if status == TaskStatus::Submitted {
             messages::send(&tasks.sqs, &tasks.routing_queue_url, id).await;
         }
+        aicity_tasks::webhook_events::send(ctx, event.as_slice()).await;
         return created(record.task);
     }
     // The budget kept moving under us: retryable, nothing was written.
@@ -243,7 +248,7 @@ fn approval_items(
     tasks: &Tasks,
     task: &Task,
     now: OffsetDateTime,
-) -> Result<Vec<aicity_store::vault::Labeled>, ApiError> {
+) -> Result<(Vec<aicity_store::vault::Labeled>, Option<WebhookEvent>), ApiError> {
     let agent = task.caller_agent_id.ok_or_else(ApiError::internal)?;
     let approval = Approval {
         id: approval_id(&task.id),
@@ -258,6 +263,12 @@ fn approval_items(
         decided_at: None,
         reason: None,
     };
+    let event = WebhookEvent::new(
+        WebhookEventType::ApprovalRequested,
+        json!({ "approvalId": approval.id, "taskId": task.id, "agentId": agent,
+                "amount": task.max_budget, "expiresAt": approval.expires_at }),
+        vec![task.caller_owner_id.to_string()],
+    );
     let notice = aicity_tasks::notices::item(
         &tasks.ctx.table,
         &task.caller_owner_id,
@@ -273,10 +284,15 @@ fn approval_items(
         json!({ "approvalId": approval.id, "taskId": task.id, "agentId": agent,
                 "amount": task.max_budget }),
     )?;
-    Ok(vec![
+    let mut items = vec![
         aicity_store::embassy::approval_item_new(&tasks.ctx.table, &approval)?,
         notice,
-    ])
+    ];
+    items.extend(aicity_tasks::webhook_events::items(
+        &tasks.ctx.table,
+        &[event.clone()],
+    )?);
+    Ok((items, Some(event)))
 }
 
 /// The task an earlier try of the same operation created, if any (re-sent to routing,

@@ -13,6 +13,7 @@ pub mod timestamps;
 pub mod trust;
 pub mod validate;
 pub mod vault;
+pub mod webhooks;
 
 pub use error::{ApiError, FieldError};
 pub use error_code::ErrorCode;

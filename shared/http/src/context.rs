@@ -62,6 +62,9 @@ pub struct Context {
     pub clients: AwsClients,
     pub table: String,
     pub limits: Limits,
+    /// Where recorded webhook events are sent for delivery (`WEBHOOK_QUEUE_URL`); unset,
+    /// events are recorded and the sweeper sends them.
+    pub webhook_queue_url: Option<String>,
 }
 
 impl Context {
@@ -70,6 +73,9 @@ impl Context {
             clients: AwsClients::from_env().await,
             table: env_var("TABLE_NAME")?,
             limits: Limits::from_env()?,
+            webhook_queue_url: std::env::var("WEBHOOK_QUEUE_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
         })
     }
 

@@ -21,10 +21,15 @@ pub mod point {
     /// could report the message done: the message comes back.
     pub const CONSUMER_AFTER_WRITE: &str = "consumer_after_write";
 
-    pub const ALL: [&str; 3] = [
+    /// A task step committed with its webhook events, which were not sent to the
+    /// webhooks queue yet.
+    pub const BEFORE_WEBHOOK_SEND: &str = "before_webhook_send";
+
+    pub const ALL: [&str; 4] = [
         AFTER_COMMIT_BEFORE_SEND,
         AFTER_CHARGE_BEFORE_CREDIT,
         CONSUMER_AFTER_WRITE,
+        BEFORE_WEBHOOK_SEND,
     ];
 }
 

@@ -27,6 +27,7 @@ pub mod transition;
 pub mod trust_keys;
 pub mod ttl;
 pub mod vault;
+pub mod webhook_events;
 
 pub use config::{AwsClients, StoreConfig};
 pub use error::StoreError;

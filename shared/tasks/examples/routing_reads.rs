@@ -133,6 +133,7 @@ fn task(buyer: OwnerId, now: &str) -> Task {
 async fn measure(base: &AwsClients, counter: &ItemsRead, n: usize, tasks: usize) -> (f64, usize) {
     let table = aicity_testkit::fresh_table(base).await;
     let ctx = aicity_http::Context {
+        webhook_queue_url: None,
         clients: base.clone(),
         table: table.clone(),
         limits: aicity_http::Limits::default(),

@@ -14,7 +14,7 @@ use aicity_store::tasks::{self, TaskRecord};
 use aicity_store::transact::Transaction;
 use aicity_store::vault::{self, Hold, HoldStatus};
 
-use crate::notices;
+use crate::{notices, webhook_events};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -215,6 +215,8 @@ where
             &record.task,
             agent_after.as_ref(),
         )?);
+        let events = webhook_events::for_change(&loaded, &record.task);
+        items.extend(webhook_events::items(&ctx.table, &events)?);
         items.extend(change.extra);
         // A task leaving `pending_approval` ends its approval in the same transaction
         // (the Embassy's deny and expiry say how; otherwise approved or cancelled).
@@ -238,7 +240,16 @@ where
         let mut transaction = Transaction::new();
         transaction.extend(items);
         match transaction.commit(ctx.db()).await {
-            Ok(()) => return Ok(record),
+            Ok(()) => {
+                if aicity_store::faults::fires(
+                    &ctx.table,
+                    aicity_store::faults::point::BEFORE_WEBHOOK_SEND,
+                ) {
+                    return Err(ApiError::internal());
+                }
+                webhook_events::send(ctx, &events).await;
+                return Ok(record);
+            }
             Err(err)
                 if err.failed_labels().iter().any(|l| {
                     matches!(

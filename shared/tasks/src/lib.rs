@@ -17,6 +17,7 @@ pub mod outcomes;
 pub mod quality_stage;
 pub mod routing;
 pub mod settlement;
+pub mod webhook_events;
 
 pub use change::{Change, apply};
 

@@ -87,6 +87,7 @@ pub async fn context(limits: aicity_http::Limits) -> aicity_http::Context {
         clients,
         table,
         limits,
+        webhook_queue_url: None,
     }
 }
 

@@ -78,6 +78,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
     });
     let api = aicity_http::Context {
+        webhook_queue_url: env.get("WEBHOOK_QUEUE_URL").cloned(),
         clients: clients.clone(),
         table: table.clone(),
         limits: aicity_http::Limits::default(),
