@@ -290,7 +290,7 @@ fn approval_items(
     ];
     items.extend(aicity_tasks::webhook_events::items(
         &tasks.ctx.table,
-        &[event.clone()],
+        std::slice::from_ref(&event),
     )?);
     Ok((items, Some(event)))
 }
