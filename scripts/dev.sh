@@ -12,6 +12,11 @@ export LOG_FORMAT="${LOG_FORMAT:-text}"
 # Courts admins: the runner takes a template parameter from the variable named after it
 # (AdminEmails ← ADMIN_EMAILS) into the functions' environment.
 export ADMIN_EMAILS="${ADMIN_EMAILS:-admin@aicity.local}"
+# Webhooks: a fixed development key seals signing secrets (WebhookSecretKey), and
+# receivers on http://127.0.0.1 are allowed (WebhookAllowLoopback), e.g. `aicity
+# webhooks listen`. Never use this key for a deployment.
+export WEBHOOK_SECRET_KEY="${WEBHOOK_SECRET_KEY:-6169636974792d6465762d6b65792d6e6f742d666f722d70726f64756374696f}"
+export WEBHOOK_ALLOW_LOOPBACK="${WEBHOOK_ALLOW_LOOPBACK:-1}"
 API_PORT="${AICITY_API_PORT:-4000}"
 INVOKE_PORT="${AICITY_INVOKE_PORT:-9000}"
 cd "$ROOT"

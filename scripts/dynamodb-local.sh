@@ -2,7 +2,7 @@
 # CI's second engine: DynamoDB Local (AWS's own engine, on Java 17) for DynamoDB, a moto
 # on a free port for SQS. Runs the store conformance tests (conditional writes,
 # transactions) and the tests where money moves under crashes and contention: the
-# runner's money-safety, task lifecycle, end-to-end, after-completion, Courts, Embassy and SDK
+# runner's money-safety, task lifecycle, end-to-end, after-completion, Courts, Embassy, webhooks and SDK
 # demo tests, the ledger, the payment providers and the vault function. Extra arguments go
 # to `cargo nextest run`.
 source "$(dirname "$0")/lib.sh"
@@ -24,7 +24,7 @@ cd "$ROOT"
 cargo nextest run --no-fail-fast \
   -p aicity-store --test conformance \
   -p aicity-local --test money_safety --test auditor --test lifecycle --test end_to_end \
-  --test after_completion --test sdk_demo --test courts --test embassy \
+  --test after_completion --test sdk_demo --test courts --test embassy --test webhooks \
   -p aicity-vault --test ledger_on_emulator --test payments \
   -p vault --test vault \
   "$@"

@@ -4,3 +4,4 @@ pub mod config;
 pub mod embassy;
 pub mod messages;
 pub mod runner;
+pub mod webhooks;

@@ -11,6 +11,7 @@ use aicity_cli::embassy::{
 };
 use aicity_cli::messages::explain;
 use aicity_cli::runner::{self, Outcome, RunnerConfig};
+use aicity_cli::webhooks::{self as hooks, EventList, Received, parse_event_list};
 use aicity_sdk::embassy::AuditQuery;
 use aicity_sdk::resources::{SearchAgents, SubmitTask};
 use aicity_sdk::{AgentCity, Error};
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 #[command(
     name = "aicity",
     version,
-    about = "AI City from the command line: accounts, agents, credits, tasks, the Embassy"
+    about = "AI City from the command line: accounts, agents, credits, tasks, the Embassy, webhooks"
 )]
 struct Cli {
     /// The API's base URL.
@@ -71,6 +72,57 @@ enum Command {
     /// The owner's say over its agents: spending policies, approvals, audit, notifications.
     #[command(subcommand)]
     Embassy(EmbassyCommand),
+    /// Signed event deliveries to your URL (`listen` receives them here, for development).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Subscribe a URL to events; prints the signing secret (shown only this once).
+    Add {
+        /// https to a public address (http://127.0.0.1:<port> where the API allows loopback).
+        url: String,
+        /// Comma-separated (task.assigned,task.completed), or `all` (the default: every
+        /// event you may have; approval.requested is for owners).
+        #[arg(long, value_parser = parse_event_list)]
+        events: Option<EventList>,
+    },
+    /// Your subscriptions.
+    List {
+        #[arg(long)]
+        page: Option<u32>,
+    },
+    /// Delete a subscription.
+    #[command(alias = "delete")]
+    Rm { id: String },
+    /// Turn a disabled subscription (failing for days) back on.
+    Enable { id: String },
+    /// A subscription's delivery log, newest first, with every attempt.
+    Deliveries {
+        id: String,
+        /// 1 to 100.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        limit: Option<u32>,
+        /// The `nextCursor` of the page before (older deliveries).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Send a delivery's event again (same event id).
+    Redeliver { id: String, delivery_id: String },
+    /// Receive events here: registers http://127.0.0.1:<port>/… for them, checks each
+    /// signature, prints each event, and deletes the subscription on Ctrl-C.
+    Listen {
+        /// Comma-separated, or `all` (the default).
+        #[arg(long, value_parser = parse_event_list)]
+        events: Option<EventList>,
+        /// 0: any free port.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Also POST each verified delivery, as received (body and signature), to this URL.
+        #[arg(long)]
+        forward_to: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,13 +231,21 @@ enum AgentCommand {
     Run {
         #[arg(long = "exec")]
         command: String,
-        #[arg(long, default_value_t = 2)]
-        poll_seconds: u64,
+        /// Between polls: 2 by default, 30 with --webhook.
+        #[arg(long)]
+        poll_seconds: Option<u64>,
         #[arg(long, default_value_t = 600)]
         timeout_seconds: u64,
         /// Work what is waiting now, then exit.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "webhook")]
         once: bool,
+        /// Also take work as soon as a `task.assigned` webhook arrives, on a loopback
+        /// receiver registered for the run (the API must allow http://127.0.0.1).
+        #[arg(long)]
+        webhook: bool,
+        /// The receiver's port (0: any free port).
+        #[arg(long, requires = "webhook", default_value_t = 0)]
+        webhook_port: u16,
     },
 }
 
@@ -277,6 +337,8 @@ enum ApprovalsCommand {
 
 struct Ctx {
     json: bool,
+    /// The calls act as an agent (an API key is set), not the owner.
+    agent: bool,
     config_path: PathBuf,
     config: Config,
     city: AgentCity,
@@ -320,7 +382,9 @@ async fn main() {
     if let Some(token) = &config.token {
         builder = builder.owner_token(token);
     }
-    if let Some(key) = cli.api_key.clone().or(config.api_key.clone()) {
+    let api_key = cli.api_key.clone().or(config.api_key.clone());
+    let agent = api_key.is_some();
+    if let Some(key) = api_key {
         builder = builder.api_key(key);
     }
     let city = match builder.build() {
@@ -332,6 +396,7 @@ async fn main() {
     };
     let mut ctx = Ctx {
         json: cli.json,
+        agent,
         config_path,
         config,
         city,
@@ -393,12 +458,16 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
         Command::Vault(command) => vault(ctx, command).await?,
         Command::Tasks(command) => tasks(ctx, command).await?,
         Command::Embassy(command) => embassy(ctx, command).await?,
+        Command::Webhooks(command) => webhooks(ctx, command).await?,
         Command::Agent(AgentCommand::Run {
             command,
             poll_seconds,
             timeout_seconds,
             once,
+            webhook,
+            webhook_port,
         }) => {
+            let poll_seconds = poll_seconds.unwrap_or(if webhook { 30 } else { 2 });
             let config = RunnerConfig {
                 command,
                 poll: Duration::from_secs(poll_seconds),
@@ -426,11 +495,122 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
                     eprintln!("stopping after the task in hand…");
                     flag.store(true, Ordering::SeqCst);
                 });
-                runner::run(&city, &config, stop, report).await?;
+                if webhook {
+                    let me = me["id"].as_str().unwrap_or_default().to_owned();
+                    run_with_webhook(&city, &config, stop, &me, webhook_port, report).await?;
+                } else {
+                    runner::run(&city, &config, stop, report).await?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Binds a loopback receiver and registers it for `events`: the listener, and the
+/// subscription with its secret.
+async fn register_receiver(
+    city: &AgentCity,
+    port: u16,
+    events: &[String],
+) -> Result<
+    (
+        tokio::net::TcpListener,
+        aicity_sdk::webhooks::CreatedWebhook,
+    ),
+    Error,
+> {
+    let (listener, port) = hooks::bind(port)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    match city
+        .webhooks()
+        .create(&hooks::callback_url(port), events)
+        .await
+    {
+        Ok(created) => Ok((listener, created)),
+        Err(err) => {
+            let url_refused = err.failure().is_some_and(|f| {
+                f.details["fields"]
+                    .as_array()
+                    .is_some_and(|fields| fields.iter().any(|field| field["field"] == "url"))
+            });
+            if url_refused {
+                eprintln!(
+                    "note: the API accepts http://127.0.0.1 receivers only when it runs with \
+                     WEBHOOK_ALLOW_LOOPBACK=1 (make dev sets it)"
+                );
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Deletes the subscription of a receiver that is stopping.
+async fn unregister(city: &AgentCity, id: &str) -> Result<(), Error> {
+    match city.webhooks().delete(id).await {
+        Ok(_) | Err(Error::NotFound(_)) => {
+            eprintln!("deleted subscription {id}");
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("could not delete subscription {id}: aicity webhooks rm {id}");
+            Err(err)
+        }
+    }
+}
+
+/// `agent run --webhook`: a `task.assigned` receiver feeding the runner, polling as a
+/// safety net; the subscription is deleted when the runner stops.
+async fn run_with_webhook(
+    city: &AgentCity,
+    config: &RunnerConfig,
+    stop: Arc<AtomicBool>,
+    me: &str,
+    port: u16,
+    report: impl FnMut(&Outcome),
+) -> Result<(), Error> {
+    let events = [aicity_sdk::webhooks::WebhookEventType::TaskAssigned
+        .as_str()
+        .to_owned()];
+    let (listener, created) = register_receiver(city, port, &events).await?;
+    let id = created.webhook.id.clone();
+    eprintln!(
+        "taking task.assigned webhooks at {} ({id}); polling every {} s as a safety net",
+        created.webhook.url,
+        config.poll.as_secs()
+    );
+    if config.poll > Duration::from_secs(90) {
+        eprintln!(
+            "warning: the API counts an agent offline when it has not polled for a while \
+             (2 minutes by default); keep --poll-seconds below that"
+        );
+    }
+    let (server, mut received) = hooks::serve(listener, created.secret, hooks::TOLERANCE);
+    let (assigned, tasks) = tokio::sync::mpsc::unbounded_channel();
+    let me_owned = me.to_owned();
+    let bridge = tokio::spawn(async move {
+        while let Some(item) = received.recv().await {
+            match item {
+                Received::Event(delivered) => {
+                    if let Some(task_id) = hooks::assigned_to_me(&delivered.event, &me_owned) {
+                        eprintln!("task.assigned {task_id} ({})", delivered.event.id);
+                        if assigned.send(task_id).is_err() {
+                            break;
+                        }
+                    }
+                }
+                Received::Rejected { reason } => {
+                    eprintln!("rejected a webhook delivery (400): {reason}")
+                }
+            }
+        }
+    });
+    let result = runner::run_with_assignments(city, config, stop, me, tasks, report).await;
+    bridge.abort();
+    server.abort();
+    let deleted = unregister(city, &id).await;
+    result.and(deleted)
 }
 
 /// Ctrl-C, or SIGTERM (what a service manager or a script sends).
@@ -1013,6 +1193,165 @@ async fn embassy(ctx: &mut Ctx, command: EmbassyCommand) -> Result<(), Error> {
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn webhooks(ctx: &mut Ctx, command: WebhooksCommand) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    let webhooks = city.webhooks();
+    match command {
+        WebhooksCommand::Add { url, events } => {
+            let events = EventList::resolve(events.as_ref(), ctx.agent);
+            let created = webhooks.create(&url, &events).await?;
+            ctx.print(
+                || {
+                    format!(
+                        "created {}\n\nsigning secret (shown only now; keep it to verify deliveries):\n\n    {}\n",
+                        hooks::webhook_line(&created.webhook),
+                        created.secret
+                    )
+                },
+                &to_json(&created),
+            );
+        }
+        WebhooksCommand::List { page } => {
+            let page = webhooks.list(page).await?;
+            let lines = page
+                .data
+                .iter()
+                .map(hooks::webhook_line)
+                .collect::<Vec<_>>()
+                .join("\n");
+            ctx.print(
+                || {
+                    if page.data.is_empty() {
+                        "no webhooks".into()
+                    } else if page.pagination.total_pages > 1 {
+                        format!(
+                            "{lines}\n(page {} of {}, {} in all)",
+                            page.pagination.page,
+                            page.pagination.total_pages,
+                            page.pagination.total
+                        )
+                    } else {
+                        lines
+                    }
+                },
+                &to_json(&page.data),
+            );
+        }
+        WebhooksCommand::Rm { id } => {
+            let deleted = webhooks.delete(&id).await?;
+            ctx.print(|| format!("deleted {}", deleted.id), &to_json(&deleted));
+        }
+        WebhooksCommand::Enable { id } => {
+            let webhook = webhooks.enable(&id).await?;
+            ctx.print(|| hooks::webhook_line(&webhook), &to_json(&webhook));
+        }
+        WebhooksCommand::Deliveries { id, limit, cursor } => {
+            let page = webhooks.deliveries(&id, limit, cursor.as_deref()).await?;
+            ctx.print(
+                || {
+                    let mut lines: Vec<String> =
+                        page.deliveries.iter().map(hooks::delivery_text).collect();
+                    if lines.is_empty() {
+                        lines.push("no deliveries".into());
+                    }
+                    if let (true, Some(next)) = (page.has_more, &page.next_cursor) {
+                        lines.push(format!("(older deliveries: --cursor {next})"));
+                    }
+                    lines.join("\n")
+                },
+                &to_json(&page),
+            );
+        }
+        WebhooksCommand::Redeliver { id, delivery_id } => {
+            let delivery = webhooks.redeliver(&id, &delivery_id).await?;
+            ctx.print(
+                || {
+                    format!(
+                        "redelivering {} ({} {}): {}",
+                        delivery.id, delivery.event_type, delivery.event_id, delivery.status
+                    )
+                },
+                &to_json(&delivery),
+            );
+        }
+        WebhooksCommand::Listen {
+            events,
+            port,
+            forward_to,
+        } => {
+            let events = EventList::resolve(events.as_ref(), ctx.agent);
+            let (listener, created) = register_receiver(&city, port, &events).await?;
+            let id = created.webhook.id.clone();
+            eprintln!(
+                "Ready: receiving {} at {} ({id}; Ctrl-C deletes it)",
+                events.join(","),
+                created.webhook.url
+            );
+            eprintln!(
+                "signing secret for this session: {} (each delivery is checked with it)",
+                created.secret
+            );
+            if let Some(target) = &forward_to {
+                eprintln!("forwarding verified deliveries to {target}");
+            }
+            let (server, mut received) = hooks::serve(listener, created.secret, hooks::TOLERANCE);
+            let forwarder = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::Config(e.to_string()))?;
+            let stop = shutdown_signal();
+            tokio::pin!(stop);
+            loop {
+                let item = tokio::select! {
+                    _ = &mut stop => break,
+                    item = received.recv() => item,
+                };
+                match item {
+                    None => break,
+                    Some(Received::Event(delivered)) => {
+                        let hooks::Delivered {
+                            event,
+                            body,
+                            headers,
+                            duplicate,
+                        } = *delivered;
+                        if ctx.json {
+                            let raw = String::from_utf8_lossy(&body);
+                            if raw.contains('\n') {
+                                println!("{}", to_json(&event));
+                            } else {
+                                println!("{raw}");
+                            }
+                        } else {
+                            println!("{}", hooks::event_line(&event, duplicate));
+                        }
+                        if let Some(target) = forward_to.clone() {
+                            let client = forwarder.clone();
+                            tokio::spawn(async move {
+                                match hooks::forward(&client, &target, &headers, body).await {
+                                    Ok(status) => {
+                                        eprintln!("  {} → {target}: {status}", event.id)
+                                    }
+                                    Err(err) => {
+                                        eprintln!("  {} → {target}: failed: {err}", event.id)
+                                    }
+                                }
+                            });
+                        }
+                    }
+                    Some(Received::Rejected { reason }) => {
+                        eprintln!("rejected a delivery (400): {reason}");
+                    }
+                }
+            }
+            server.abort();
+            unregister(&city, &id).await?;
         }
     }
     Ok(())

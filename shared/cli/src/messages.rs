@@ -57,6 +57,16 @@ pub fn explain(err: &Error) -> String {
         "APPROVAL_EXPIRED" => {
             "it waited too long, so the task was cancelled and its credits released; the agent must submit it again"
         }
+        "WEBHOOK_NOT_FOUND" => "see your subscriptions: aicity webhooks list",
+        "WEBHOOK_DELIVERY_NOT_FOUND" => {
+            "see its log: aicity webhooks deliveries <webhookId> (entries expire after 30 days)"
+        }
+        "WEBHOOK_LIMIT_REACHED" => {
+            "delete one first: aicity webhooks list, then aicity webhooks rm <id> (a `webhooks listen` killed without Ctrl-C leaves its subscription behind)"
+        }
+        "WEBHOOKS_NOT_CONFIGURED" => {
+            "the server has no key for webhook secrets (WEBHOOK_SECRET_KEY); try again later or ask its operator"
+        }
         "VALIDATION_ERROR" => "",
         _ => "",
     };
@@ -149,6 +159,8 @@ mod tests {
             ),
             (410, "APPROVAL_EXPIRED", "submit it again"),
             (403, "AGENT_NOT_AUTHORIZED", "--allowed-task-types"),
+            (404, "WEBHOOK_NOT_FOUND", "aicity webhooks list"),
+            (403, "WEBHOOK_LIMIT_REACHED", "aicity webhooks rm <id>"),
         ] {
             let text = explain(&refusal(status, code, json!({})));
             assert!(text.starts_with(&format!("{code} ({status})")), "{text}");

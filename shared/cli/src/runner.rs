@@ -6,6 +6,9 @@
 //! the command's output (JSON if it prints JSON, else `{"result": "<text>"}`) or fails
 //! with its error, and destroys the sandbox. A stop request (Ctrl-C) lets the task in
 //! hand finish first, so no task is left half done.
+//!
+//! With `--webhook` ([`run_with_assignments`]) a verified `task.assigned` delivery
+//! starts the work at once; polling goes on, slower, as a safety net.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,10 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use aicity_domain::task::TaskStatus;
 use aicity_domain::task::model::{Task, is_safe_file_name};
 use aicity_sdk::{AgentCity, Error};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -170,6 +175,68 @@ pub async fn run(
     city: &AgentCity,
     config: &RunnerConfig,
     stop: Arc<AtomicBool>,
+    on_outcome: impl FnMut(&Outcome),
+) -> Result<(), Error> {
+    run_loop(city, config, stop, None, on_outcome).await
+}
+
+/// Like [`run`], and also works each task whose id arrives on `assigned` (from verified
+/// `task.assigned` deliveries) as soon as it arrives; `me` is the agent's id. The poll
+/// every `config.poll` stays as a safety net (a delivery lost or late, a receiver down).
+pub async fn run_with_assignments(
+    city: &AgentCity,
+    config: &RunnerConfig,
+    stop: Arc<AtomicBool>,
+    me: &str,
+    assigned: mpsc::UnboundedReceiver<String>,
+    on_outcome: impl FnMut(&Outcome),
+) -> Result<(), Error> {
+    run_loop(city, config, stop, Some((me, assigned)), on_outcome).await
+}
+
+/// Works a task a delivery named, if it is still waiting for this agent (a poll, a
+/// retry or a redelivery may have come first). `None` when there was nothing to do.
+pub async fn take(
+    city: &AgentCity,
+    config: &RunnerConfig,
+    me: &str,
+    task_id: &str,
+) -> Result<Option<Outcome>, Error> {
+    let task = match city.tasks().get(task_id).await {
+        Ok(task) => task,
+        Err(Error::NotFound(_)) | Err(Error::Forbidden(_)) => return Ok(None),
+        Err(err) if err.is_retryable() => {
+            // The next poll picks it up.
+            tracing::warn!(task = task_id, error = %err, "assigned task not fetched");
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let mine = task.agent_id.map(|a| a.to_string()).as_deref() == Some(me);
+    if !mine || task.status != TaskStatus::Submitted {
+        return Ok(None);
+    }
+    match work(city, config, &task).await {
+        Ok(outcome) => Ok(Some(outcome)),
+        // Somebody else moved the task (cancelled, timed out): go on.
+        Err(Error::Conflict(_)) | Err(Error::Forbidden(_)) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// What woke the runner between polls.
+enum Wake {
+    Assigned(String),
+    Tick,
+    /// The receiver is gone: polling only from now on.
+    Closed,
+}
+
+async fn run_loop(
+    city: &AgentCity,
+    config: &RunnerConfig,
+    stop: Arc<AtomicBool>,
+    mut assigned: Option<(&str, mpsc::UnboundedReceiver<String>)>,
     mut on_outcome: impl FnMut(&Outcome),
 ) -> Result<(), Error> {
     while !stop.load(Ordering::SeqCst) {
@@ -192,7 +259,29 @@ pub async fn run(
         }
         let deadline = Instant::now() + config.poll;
         while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let wake = match assigned.as_mut() {
+                None => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Wake::Tick
+                }
+                Some((_, receiver)) => tokio::select! {
+                    id = receiver.recv() => id.map_or(Wake::Closed, Wake::Assigned),
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => Wake::Tick,
+                },
+            };
+            match wake {
+                Wake::Tick => {}
+                Wake::Closed => assigned = None,
+                Wake::Assigned(task_id) => {
+                    let me = assigned.as_ref().map(|(me, _)| *me).unwrap_or_default();
+                    if let Some(outcome) = take(city, config, me, &task_id).await? {
+                        on_outcome(&outcome);
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                }
+            }
         }
     }
     Ok(())

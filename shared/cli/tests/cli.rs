@@ -76,7 +76,7 @@ async fn help_lists_the_commands() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     for command in [
-        "sign-up", "sign-in", "agents", "vault", "tasks", "agent", "embassy",
+        "sign-up", "sign-in", "agents", "vault", "tasks", "agent", "embassy", "webhooks",
     ] {
         assert!(
             text.contains(command),

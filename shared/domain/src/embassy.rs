@@ -390,7 +390,8 @@ impl AuditActor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditTarget {
-    /// `agent`, `task`, `policy`, `approval`, `pool`, `wallet`, `dispute`, `trust_key`.
+    /// `agent`, `task`, `policy`, `approval`, `pool`, `wallet`, `dispute`, `trust_key`,
+    /// `webhook`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,

@@ -54,8 +54,8 @@ macro_rules! error_codes {
             }
 
             /// The district that documents it: `"general"`, `"registry"`, `"exchange"`,
-            /// `"tasks"`, `"vault"`, `"courts"`, `"embassy"`, `"trust"`, `"payments"` or
-            /// `"platform"`. A code shared by several districts belongs to the first.
+            /// `"tasks"`, `"vault"`, `"courts"`, `"embassy"`, `"trust"`, `"payments"`,
+            /// `"platform"` or `"webhooks"`. A code shared by several districts belongs to the first.
             #[must_use]
             pub const fn district(self) -> &'static str {
                 match self {
@@ -376,6 +376,24 @@ error_codes! {
         /// Sign-in with a wrong email or password; one answer for both, so it does not reveal which
         /// accounts exist.
         InvalidCredentials = "INVALID_CREDENTIALS", 401, "Invalid email or password";
+        /// A route of the Exchange, retired on 2026-06-30: `details` names the Tasks route
+        /// that replaced the method (`replacement`, or null with a `reason`) and the
+        /// `migrationGuide`.
+        ExchangeSunset = "EXCHANGE_SUNSET", 410,
+            "The Exchange API was retired on 2026-06-30; use the Tasks API";
+    }
+
+    "webhooks" {
+        /// The webhook subscription does not exist or belongs to another owner or agent.
+        WebhookNotFound = "WEBHOOK_NOT_FOUND", 404, "Webhook subscription not found";
+        /// The delivery does not exist in this subscription's log (or it expired).
+        WebhookDeliveryNotFound = "WEBHOOK_DELIVERY_NOT_FOUND", 404, "Webhook delivery not found";
+        /// The owner or agent already has the maximum number of webhook subscriptions (10).
+        WebhookLimitReached = "WEBHOOK_LIMIT_REACHED", 403, "Webhook subscription limit reached";
+        /// The server has no key to encrypt webhook signing secrets with
+        /// (`WEBHOOK_SECRET_KEY`), so it creates no subscriptions.
+        WebhooksNotConfigured = "WEBHOOKS_NOT_CONFIGURED", 503,
+            "Webhooks are temporarily unavailable";
     }
 }
 
@@ -407,7 +425,7 @@ mod tests {
     use std::collections::HashSet;
 
     /// How many variants `ordinal` knows.
-    const VARIANT_COUNT: usize = 100;
+    const VARIANT_COUNT: usize = 105;
 
     /// Exhaustive on purpose: a new variant does not compile until it is listed here, and
     /// `all_lists_every_variant_once_in_order` then fails unless `ALL` has it at that place.
@@ -515,6 +533,11 @@ mod tests {
             E::ServiceUnavailable => 97,
             E::EmailAlreadyRegistered => 98,
             E::InvalidCredentials => 99,
+            E::ExchangeSunset => 100,
+            E::WebhookNotFound => 101,
+            E::WebhookDeliveryNotFound => 102,
+            E::WebhookLimitReached => 103,
+            E::WebhooksNotConfigured => 104,
         }
     }
 
@@ -581,9 +604,9 @@ mod tests {
 
     #[test]
     fn districts_are_known_and_in_documentation_order() {
-        const ORDER: [&str; 10] = [
+        const ORDER: [&str; 11] = [
             "general", "registry", "exchange", "tasks", "vault", "courts", "embassy", "trust",
-            "payments", "platform",
+            "payments", "platform", "webhooks",
         ];
         let mut current = 0;
         for &code in ErrorCode::ALL {

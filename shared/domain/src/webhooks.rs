@@ -9,6 +9,8 @@ use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod guard;
+
 pub const EVENT_PREFIX: &str = "evt_";
 pub const SIGNATURE_HEADER: &str = "AICity-Signature";
 pub const EVENT_ID_HEADER: &str = "AICity-Event-Id";
@@ -173,6 +175,180 @@ pub fn verify(
     Err(SignatureError::Mismatch)
 }
 
+// ---------------------------------------------------------------- subscriptions
+
+pub const SUBSCRIPTION_PREFIX: &str = "wh_";
+pub const SECRET_PREFIX: &str = "whsec_";
+pub const DELIVERY_PREFIX: &str = "whd_";
+/// Subscriptions one principal (an owner or an agent) may hold.
+pub const MAX_SUBSCRIPTIONS: u32 = 10;
+/// Random bytes in a signing secret.
+pub const SECRET_BYTES: usize = 32;
+/// How long a receiver has to answer an attempt.
+pub const DELIVERY_TIMEOUT_SECONDS: u64 = 10;
+/// A subscription failing this long is disabled (`WEBHOOK_DISABLE_AFTER_HOURS`).
+pub const DEFAULT_DISABLE_AFTER_HOURS: u64 = 72;
+/// Attempts kept in a delivery's log (the oldest are dropped beyond it).
+pub const MAX_LOGGED_ATTEMPTS: usize = 100;
+
+/// A new subscription id `wh_<ulid>`.
+pub fn new_subscription_id() -> String {
+    format!("{SUBSCRIPTION_PREFIX}{}", ulid::Ulid::generate())
+}
+
+/// A new signing secret `whsec_<64 hex>` (32 random bytes).
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    format!("{SECRET_PREFIX}{}", hex::encode(bytes))
+}
+
+/// The delivery of an event to a subscription: one per (subscription, event), its id
+/// derived from the event's (`whd_<the event's ulid>`), so a repeated fan-out finds it.
+pub fn delivery_id(event_id: &str) -> String {
+    format!(
+        "{DELIVERY_PREFIX}{}",
+        event_id.strip_prefix(EVENT_PREFIX).unwrap_or(event_id)
+    )
+}
+
+/// The event a delivery id names.
+pub fn event_of_delivery(delivery_id: &str) -> Option<String> {
+    let ulid = delivery_id.strip_prefix(DELIVERY_PREFIX)?;
+    (ulid.len() == 26 && ulid.parse::<ulid::Ulid>().is_ok())
+        .then(|| format!("{EVENT_PREFIX}{ulid}"))
+}
+
+/// Whether an agent may ask for `kind` (approvals are the owner's business).
+pub fn agent_may_subscribe(kind: WebhookEventType) -> bool {
+    kind != WebhookEventType::ApprovalRequested
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    Active,
+    /// Failing for too long; no more attempts until its owner enables it again.
+    Disabled,
+}
+
+/// A subscription as the API shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<WebhookEventType>,
+    pub status: SubscriptionStatus,
+    pub created_at: String,
+    /// The first failed attempt of the current streak of failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One try at delivering: when, what came back, how long it took, why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.status_code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+/// An event's delivery to one subscription, with its log of attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: WebhookEventType,
+    pub status: DeliveryStatus,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+// ---------------------------------------------------------------- retries
+
+/// The default backoff between attempts (`WEBHOOK_RETRY_SECONDS`): the first retry
+/// within a minute, about 40 hours in all.
+pub const DEFAULT_RETRY_SECONDS: &str = "30,120,600,1800,3600,7200,14400,28800,43200,43200";
+/// SQS's longest visibility timeout, so the longest wait between two attempts.
+pub const MAX_RETRY_DELAY_SECONDS: u64 = 43_200;
+
+/// The waits before each retry: attempt `n` (1-based) that fails waits `delays[n-1]`;
+/// after `delays.len() + 1` attempts the delivery has failed. The webhooks queue's
+/// `maxReceiveCount` is that number of attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule {
+    delays: Vec<std::time::Duration>,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self::parse(DEFAULT_RETRY_SECONDS).expect("the default schedule parses")
+    }
+}
+
+impl RetrySchedule {
+    /// Comma-separated seconds, each 0..=43200, at least one.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut delays = Vec::new();
+        for part in raw.split(',') {
+            let seconds: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| format!("{part:?} is not a number of seconds"))?;
+            if seconds > MAX_RETRY_DELAY_SECONDS {
+                return Err(format!(
+                    "{seconds} s is longer than SQS allows ({MAX_RETRY_DELAY_SECONDS} s)"
+                ));
+            }
+            delays.push(std::time::Duration::from_secs(seconds));
+        }
+        if delays.is_empty() {
+            return Err("no delays".into());
+        }
+        Ok(Self { delays })
+    }
+
+    /// Attempts before the delivery fails: the first and one per delay.
+    pub fn max_attempts(&self) -> u32 {
+        self.delays.len() as u32 + 1
+    }
+
+    /// The wait after failed attempt `attempt` (1-based); `None` when it was the last.
+    pub fn delay_after(&self, attempt: u32) -> Option<std::time::Duration> {
+        let index = usize::try_from(attempt.max(1) - 1).ok()?;
+        self.delays.get(index).copied()
+    }
+
+    /// From the first attempt to the last, at the least.
+    pub fn total(&self) -> std::time::Duration {
+        self.delays.iter().sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -234,6 +410,44 @@ mod tests {
                 Value::String(kind.as_str().into())
             );
         }
+    }
+
+    #[test]
+    fn the_default_schedule_retries_within_a_minute_and_for_a_day() {
+        let schedule = RetrySchedule::default();
+        assert!(schedule.delay_after(1).unwrap() <= std::time::Duration::from_secs(60));
+        assert!(schedule.total() >= std::time::Duration::from_secs(24 * 3600));
+        assert_eq!(schedule.max_attempts(), 11);
+        let mut previous = std::time::Duration::ZERO;
+        for attempt in 1..schedule.max_attempts() {
+            let delay = schedule.delay_after(attempt).unwrap();
+            assert!(delay >= previous, "the backoff grows");
+            previous = delay;
+        }
+        assert_eq!(schedule.delay_after(11), None);
+        let short = RetrySchedule::parse("1, 1,2").unwrap();
+        assert_eq!(short.max_attempts(), 4);
+        assert_eq!(
+            short.delay_after(3),
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(short.delay_after(4), None);
+        assert!(RetrySchedule::parse("").is_err());
+        assert!(RetrySchedule::parse("30,x").is_err());
+        assert!(RetrySchedule::parse("43201").is_err());
+    }
+
+    #[test]
+    fn delivery_ids_follow_event_ids() {
+        let event = WebhookEvent::new(WebhookEventType::TaskAssigned, Value::Null, vec![]);
+        let id = delivery_id(&event.id);
+        assert!(id.starts_with(DELIVERY_PREFIX));
+        assert_eq!(event_of_delivery(&id), Some(event.id.clone()));
+        assert_eq!(event_of_delivery("whd_nope"), None);
+        assert!(new_secret().starts_with(SECRET_PREFIX));
+        assert_eq!(new_secret().len(), SECRET_PREFIX.len() + 64);
+        assert!(!agent_may_subscribe(WebhookEventType::ApprovalRequested));
+        assert!(agent_may_subscribe(WebhookEventType::TaskAssigned));
     }
 
     proptest! {

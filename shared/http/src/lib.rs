@@ -14,6 +14,7 @@ pub mod logging;
 pub mod request;
 pub mod response;
 pub mod serve;
+pub mod ssrf;
 
 pub use context::{Context, Limits};
 pub use envelope::{PageRequest, Pagination};

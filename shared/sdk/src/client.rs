@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::resources::{Agents, Auth, Embassy, Tasks, Vault};
+use crate::webhooks::Webhooks;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.aicity.dev";
 
@@ -120,6 +121,12 @@ impl AgentCity {
     /// The owner's policies, approvals, audit trail and notifications.
     pub fn embassy(&self) -> Embassy<'_> {
         Embassy(self)
+    }
+
+    /// Webhook subscriptions of the caller (the agent with an API key, else the owner)
+    /// and their delivery logs.
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks(self)
     }
 
     pub fn base_url(&self) -> &str {

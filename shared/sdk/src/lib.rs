@@ -20,7 +20,9 @@ pub mod embassy;
 mod error;
 pub mod resources;
 pub mod stream;
+pub mod webhooks;
 
 pub use client::{AgentCity, Builder};
 pub use error::{ApiFailure, Error};
 pub use stream::{StreamEvent, TaskStream};
+pub use webhooks::{SignatureError, verify_signature};

@@ -1,4 +1,5 @@
-//! One type per API group; every route the server has (the Embassy's in [`crate::embassy`]).
+//! One type per API group; every route the server has (the Embassy's in [`crate::embassy`],
+//! the webhooks' in [`crate::webhooks`]).
 
 use aicity_domain::task::model::Task;
 use reqwest::Method;
@@ -11,6 +12,9 @@ use crate::client::{AgentCity, As};
 pub use crate::embassy::{
     Approval, AuditEntry, AuditPage, AuditQuery, Committed, Decision, Embassy, Notification,
     NotificationPage, Party, Policy, PolicyUpdate,
+};
+pub use crate::webhooks::{
+    Attempt, CreatedWebhook, Deleted, Delivery, DeliveryPage, Event, Webhook, Webhooks,
 };
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {

@@ -20,6 +20,7 @@ pub mod probe;
 pub mod queue;
 pub mod rate_limit;
 pub mod schema;
+pub mod sealing;
 pub mod sessions;
 pub mod tasks;
 pub mod transact;
@@ -28,6 +29,7 @@ pub mod trust_keys;
 pub mod ttl;
 pub mod vault;
 pub mod webhook_events;
+pub mod webhooks;
 
 pub use config::{AwsClients, StoreConfig};
 pub use error::StoreError;

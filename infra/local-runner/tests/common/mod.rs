@@ -38,6 +38,18 @@ pub struct Knobs {
     pub courts_clock: Arc<ManualClock>,
     /// The embassy function's clock (approval expiry).
     pub embassy_clock: Arc<ManualClock>,
+    /// Webhooks: refuse http://127.0.0.1 receivers (allowed unless set, as `make dev`).
+    pub webhook_deny_loopback: bool,
+    /// Webhooks: the backoff between attempts (the template's unless set).
+    pub webhook_retry: Option<aicity_domain::webhooks::RetrySchedule>,
+    /// Webhooks: names resolved to fixed addresses (the rest by the system).
+    pub webhook_names: std::collections::HashMap<String, Vec<std::net::IpAddr>>,
+    /// Webhooks: no key to seal secrets with.
+    pub webhook_no_key: bool,
+    /// Webhooks: how long a receiver has to answer (10 s unless set).
+    pub webhook_timeout: Option<Duration>,
+    /// The webhook delivery function's clock (failure streaks, auto-disable).
+    pub webhook_clock: Arc<ManualClock>,
 }
 
 /// The Courts admin in tests, as `make dev` sets it.
@@ -55,6 +67,8 @@ pub struct Parts {
     pub settlement: Arc<settlement::Settlement>,
     pub courts: Arc<courts::Courts>,
     pub embassy: Arc<embassy::Embassy>,
+    pub webhooks: Arc<webhooks::Webhooks>,
+    pub webhook_delivery: Arc<webhook_delivery::Deliverer>,
     pub knobs: Knobs,
 }
 
@@ -161,6 +175,46 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         routing_queue_url: env["ROUTING_QUEUE_URL"].clone(),
         clock: knobs.embassy_clock.clone(),
     });
+    let sealer: Option<Arc<dyn aicity_store::sealing::SecretSealer>> = (!knobs.webhook_no_key)
+        .then(|| {
+            Arc::new(
+                aicity_store::sealing::AesGcmSealer::from_hex(aicity_store::sealing::DEV_KEY_HEX)
+                    .expect("the dev key"),
+            ) as Arc<dyn aicity_store::sealing::SecretSealer>
+        });
+    let resolver: Arc<dyn aicity_http::ssrf::Resolver> =
+        Arc::new(aicity_http::ssrf::StaticResolver {
+            names: knobs.webhook_names.clone(),
+        });
+    let webhooks = Arc::new(webhooks::Webhooks {
+        ctx: api.clone(),
+        sqs: clients.sqs.clone(),
+        sealer: sealer.clone(),
+        allow_loopback: !knobs.webhook_deny_loopback,
+        resolver: resolver.clone(),
+    });
+    let webhook_delivery = Arc::new(webhook_delivery::Deliverer {
+        ctx: api.clone(),
+        sqs: clients.sqs.clone(),
+        queue_url: env["WEBHOOK_QUEUE_URL"].clone(),
+        sealer,
+        allow_loopback: !knobs.webhook_deny_loopback,
+        resolver,
+        schedule: knobs.webhook_retry.clone().unwrap_or_else(|| {
+            aicity_domain::webhooks::RetrySchedule::parse(&env["WEBHOOK_RETRY_SECONDS"])
+                .expect("WEBHOOK_RETRY_SECONDS")
+        }),
+        disable_after: Duration::from_secs(
+            env["WEBHOOK_DISABLE_AFTER_HOURS"]
+                .parse::<u64>()
+                .expect("WEBHOOK_DISABLE_AFTER_HOURS")
+                * 3600,
+        ),
+        timeout: knobs.webhook_timeout.unwrap_or(Duration::from_secs(
+            aicity_domain::webhooks::DELIVERY_TIMEOUT_SECONDS,
+        )),
+        clock: knobs.webhook_clock.clone(),
+    });
     let streamer = Arc::new(stream::Streamer {
         ctx: api.clone(),
         limits: knobs.stream_limits.unwrap_or(stream::StreamLimits {
@@ -179,6 +233,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
     let (for_settlement, for_sweeper) = (settlement.clone(), sweeper.clone());
     let for_courts = courts.clone();
     let for_embassy = embassy.clone();
+    let (for_webhooks, for_webhook_delivery) = (webhooks.clone(), webhook_delivery.clone());
     let (for_vault, for_tasks) = (vault.clone(), tasks.clone());
     let (for_router, for_quality) = (router.clone(), quality.clone());
     let functions = InProcess::new()
@@ -225,9 +280,22 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
             let courts = for_courts.clone();
             async move { courts::handle(&courts, request).await }
         })
+        .http("exchange", |request| async move {
+            Ok(exchange::handle(&request))
+        })
         .http("embassy", move |request| {
             let embassy = for_embassy.clone();
             async move { embassy::handle(&embassy, request).await }
+        })
+        .http("webhooks", move |request| {
+            let webhooks = for_webhooks.clone();
+            async move { webhooks::handle(&webhooks, request).await }
+        })
+        .event("webhook-delivery", move |event| {
+            let deliverer = for_webhook_delivery.clone();
+            async move {
+                Ok::<_, lambda_http::Error>(webhook_delivery::handle(&deliverer, event).await)
+            }
         })
         .streaming_http("stream", move |request| {
             let streamer = streamer.clone();
@@ -252,6 +320,8 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         settlement,
         courts,
         embassy,
+        webhooks,
+        webhook_delivery,
         knobs,
     }
 }
