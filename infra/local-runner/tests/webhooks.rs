@@ -981,3 +981,182 @@ async fn a_subscription_failing_for_three_days_is_disabled_until_enabled() {
     assert!(got["data"].get("failingSince").is_none(), "{got}");
     assert!(got["data"].get("disabledAt").is_none(), "{got}");
 }
+
+/// The Embassy's and Courts' events arrive too: `approval.requested` to the owner whose
+/// agent's submit waits for it, `task.refunded` on a thumbs-down, `dispute.filed` and
+/// `dispute.resolved` (a withdrawal) to both sides.
+#[tokio::test]
+async fn approval_refund_and_dispute_events_arrive() {
+    let (mut world, _parts) = world_with(template(), Knobs::default()).await;
+    let (buyer, seller, _agent, key) = scene(&mut world).await;
+    let (buyer_agent, buyer_key) = world.idle_reviewer(&buyer, 100, 5).await;
+    let buyer_hook = receiver(vec![], None).await;
+    let seller_hook = receiver(vec![], None).await;
+    let agent_hook = receiver(vec![], None).await;
+    let (_, buyer_secret) = subscribe(
+        &world,
+        Auth::Bearer(&buyer.token),
+        &buyer_hook.url,
+        &[
+            "approval.requested",
+            "task.refunded",
+            "dispute.filed",
+            "dispute.resolved",
+        ],
+    )
+    .await;
+    let (_, seller_secret) = subscribe(
+        &world,
+        Auth::Bearer(&seller.token),
+        &seller_hook.url,
+        &["dispute.filed", "dispute.resolved"],
+    )
+    .await;
+    let (_, agent_secret) = subscribe(
+        &world,
+        Auth::Key(&key),
+        &agent_hook.url,
+        &["task.refunded", "dispute.filed"],
+    )
+    .await;
+
+    // An approval: the buyer's agent submits over its threshold.
+    let (status, body) = world
+        .call(
+            Method::PUT,
+            &format!("/embassy/agents/{buyer_agent}/policy"),
+            Auth::Bearer(&buyer.token),
+            Some(json!({"version": 0, "approvalThreshold": 1_000})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = world
+        .call(
+            Method::POST,
+            "/tasks",
+            Auth::Key(&buyer_key),
+            Some(json!({"taskType": "code_review", "maxBudget": 5_000,
+                        "input": {"description": "Review the Rust auth module"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["data"]["status"].clone()),
+        (201, json!("pending_approval"))
+    );
+    let refunded_task = body["data"]["id"].as_str().unwrap().to_owned();
+    let got = buyer_hook
+        .wait("approval.requested", |r| {
+            !events_of(r, "approval.requested").is_empty()
+        })
+        .await;
+    let requested = events_of(&got, "approval.requested").remove(0);
+    verify(&buyer_secret, &requested);
+    assert_eq!(requested.json()["data"]["taskId"], refunded_task.as_str());
+    let approval = requested.json()["data"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/embassy/approvals/{approval}/approve"),
+            Auth::Bearer(&buyer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // A refund: done, then a thumbs-down inside the window.
+    world
+        .wait_assigned(&refunded_task, Auth::Bearer(&buyer.token))
+        .await;
+    world.start(&refunded_task, &key).await;
+    world.complete(&refunded_task, &key, good_review()).await;
+    world
+        .wait_status(&refunded_task, Auth::Bearer(&buyer.token), "completed")
+        .await;
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{refunded_task}/feedback"),
+            Auth::Bearer(&buyer.token),
+            Some(json!({"feedback": "down"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["data"]["refunded"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+
+    // A dispute, filed and withdrawn.
+    let disputed = world.submit(&buyer, 5_000).await;
+    world
+        .wait_assigned(&disputed, Auth::Bearer(&buyer.token))
+        .await;
+    world.start(&disputed, &key).await;
+    world.complete(&disputed, &key, good_review()).await;
+    world
+        .wait_status(&disputed, Auth::Bearer(&buyer.token), "completed")
+        .await;
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/tasks/{disputed}/dispute"),
+            Auth::Bearer(&buyer.token),
+            Some(json!({"reason": "incomplete_delivery", "description": "Only 2 of the 5 files were reviewed."})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let dispute = body["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = world
+        .call(
+            Method::POST,
+            &format!("/courts/disputes/{dispute}/withdraw"),
+            Auth::Bearer(&buyer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let buyer_got = buyer_hook
+        .wait("refunded, filed and resolved", |r| {
+            ["task.refunded", "dispute.filed", "dispute.resolved"]
+                .iter()
+                .all(|k| !events_of(r, k).is_empty())
+        })
+        .await;
+    let seller_got = seller_hook
+        .wait("filed and resolved", |r| {
+            ["dispute.filed", "dispute.resolved"]
+                .iter()
+                .all(|k| !events_of(r, k).is_empty())
+        })
+        .await;
+    let agent_got = agent_hook
+        .wait("refunded and filed", |r| {
+            ["task.refunded", "dispute.filed"]
+                .iter()
+                .all(|k| !events_of(r, k).is_empty())
+        })
+        .await;
+    for got in &buyer_got {
+        verify(&buyer_secret, got);
+    }
+    for got in &seller_got {
+        verify(&seller_secret, got);
+        assert_eq!(got.json()["data"]["taskId"], disputed.as_str());
+        assert_eq!(got.json()["data"]["disputeId"], dispute.as_str());
+    }
+    for got in &agent_got {
+        verify(&agent_secret, got);
+    }
+    assert_eq!(
+        events_of(&buyer_got, "task.refunded")[0].json()["data"]["taskId"],
+        refunded_task.as_str()
+    );
+    assert_eq!(
+        events_of(&seller_got, "dispute.resolved")[0].json()["data"]["disputeStatus"],
+        "withdrawn"
+    );
+}
