@@ -186,7 +186,9 @@ impl AgentCity {
     }
 
     /// Sends a request (rebuilt for each try), returning `data` of the envelope, or the
-    /// whole body for paginated lists (`data` + `pagination`).
+    /// whole body for paginated lists (`data` + `pagination`). Retries 429, 5xx and
+    /// network errors, except that a POST without an `Idempotency-Key` is retried only
+    /// when it surely was not processed (a 429, or no connection).
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -197,6 +199,13 @@ impl AgentCity {
         whole: bool,
     ) -> Result<Value, Error> {
         let url = format!("{}/api/v1{path}", self.config.base_url);
+        // A POST the server cannot recognise as a repeat (no Idempotency-Key) may have
+        // done its work before the answer was lost: it is retried only when the server
+        // surely did nothing (429 before the handler ran, or no connection made).
+        let repeatable = method != Method::POST
+            || extra
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
         let mut attempt = 0;
         loop {
             let mut request: RequestBuilder = self.http.request(method.clone(), &url);
@@ -235,9 +244,17 @@ impl AgentCity {
                         Error::from_status(status.as_u16(), &body, retry_after)
                     }
                 }
-                Err(err) => Error::Network(err.to_string()),
+                Err(err) => {
+                    let unsent = err.is_connect();
+                    let error = Error::Network(err.to_string());
+                    if !repeatable && !unsent {
+                        return Err(error);
+                    }
+                    error
+                }
             };
-            if !error.is_retryable() || attempt >= self.config.retries {
+            let safe = repeatable || matches!(error, Error::RateLimit { .. } | Error::Network(_));
+            if !error.is_retryable() || !safe || attempt >= self.config.retries {
                 return Err(error);
             }
             let retry_after = match &error {
@@ -250,4 +267,22 @@ impl AgentCity {
             attempt += 1;
         }
     }
+}
+
+/// The header the server dedupes money-moving POSTs on.
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The caller's `Idempotency-Key`, or a fresh random one: one per logical call, the same
+/// on every retry of it, so a retry after a lost answer never moves money twice.
+pub(crate) fn idempotency_header(key: Option<&str>) -> Vec<(&'static str, String)> {
+    let key = key.map_or_else(
+        || {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes).expect("the OS random source");
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sdk_{hex}")
+        },
+        str::to_owned,
+    );
+    vec![(IDEMPOTENCY_KEY, key)]
 }

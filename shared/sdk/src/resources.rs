@@ -318,12 +318,10 @@ impl Vault<'_> {
             .await
     }
 
-    /// Charges the card; `idempotency_key` makes a retry charge once.
+    /// Charges the card. Every call carries an `Idempotency-Key` (`idempotency_key`, or
+    /// a fresh one), so its retries charge once.
     pub async fn top_up(&self, amount: i64, idempotency_key: Option<&str>) -> Result<TopUp, Error> {
-        let extra: Vec<(&str, String)> = idempotency_key
-            .map(|k| ("idempotency-key", k.to_owned()))
-            .into_iter()
-            .collect();
+        let extra = crate::client::idempotency_header(idempotency_key);
         let body = json!({ "amount": amount });
         decode(
             self.0
@@ -384,6 +382,8 @@ impl Vault<'_> {
             .await
     }
 
+    /// Moves credits from the pool to an agent's wallet; each call carries a fresh
+    /// `Idempotency-Key`, so its retries move them once.
     pub async fn allocate(&self, agent_id: &str, amount: i64) -> Result<Value, Error> {
         let body = json!({ "amount": amount });
         self.0
@@ -392,12 +392,14 @@ impl Vault<'_> {
                 &format!("/vault/wallets/{agent_id}/allocate"),
                 As::Owner,
                 Some(&body),
-                &[],
+                &crate::client::idempotency_header(None),
                 false,
             )
             .await
     }
 
+    /// Moves credits between two of the owner's agents' wallets; each call carries a
+    /// fresh `Idempotency-Key`, so its retries move them once.
     pub async fn transfer(&self, from: &str, to: &str, amount: i64) -> Result<Value, Error> {
         let body = json!({"fromAgentId": from, "toAgentId": to, "amount": amount});
         self.0
@@ -406,7 +408,7 @@ impl Vault<'_> {
                 "/vault/transfers",
                 As::Owner,
                 Some(&body),
-                &[],
+                &crate::client::idempotency_header(None),
                 false,
             )
             .await
@@ -430,16 +432,15 @@ pub struct SubmitTask {
 pub struct Tasks<'a>(pub(crate) &'a AgentCity);
 
 impl Tasks<'_> {
-    /// Submits with the agent key if set, else the owner token.
+    /// Submits with the agent key if set, else the owner token. Every call carries an
+    /// `Idempotency-Key` (`idempotency_key`, or a fresh one), so its retries create one
+    /// task and one hold.
     pub async fn submit(
         &self,
         task: &SubmitTask,
         idempotency_key: Option<&str>,
     ) -> Result<Task, Error> {
-        let extra: Vec<(&str, String)> = idempotency_key
-            .map(|k| ("idempotency-key", k.to_owned()))
-            .into_iter()
-            .collect();
+        let extra = crate::client::idempotency_header(idempotency_key);
         decode(
             self.0
                 .call(

@@ -158,3 +158,108 @@ async fn network_errors_are_retried_then_reported() {
         .unwrap();
     assert!(matches!(city.agents().me().await, Err(Error::Network(_))));
 }
+
+/// Answers 503 `times` times, then 201; records every request's Idempotency-Key.
+#[derive(Clone, Default)]
+struct Recorder {
+    keys: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    fail_first: usize,
+}
+
+async fn record(State(recorder): State<Recorder>, headers: HeaderMap) -> (StatusCode, String) {
+    let mut keys = recorder.keys.lock().unwrap();
+    keys.push(
+        headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
+    if keys.len() <= recorder.fail_first {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            envelope("SERVICE_UNAVAILABLE", json!({})),
+        );
+    }
+    let task = json!({"id": "task_01J00000000000000000000000", "taskType": "code_review",
+        "status": "submitted", "maxBudget": 100, "input": {"description": "d"},
+        "callerOwnerId": "usr_01J00000000000000000000000", "directHire": false,
+        "routingAttempts": 0, "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:00Z"});
+    (
+        StatusCode::CREATED,
+        json!({"success": true, "data": task}).to_string(),
+    )
+}
+
+fn client(base: &str) -> AgentCity {
+    AgentCity::builder()
+        .owner_token("t")
+        .base_url(base)
+        .backoff(Duration::from_millis(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retried_submit_carries_one_idempotency_key_on_every_try() {
+    let recorder = Recorder {
+        fail_first: 2,
+        ..Recorder::default()
+    };
+    let base = serve(
+        axum::Router::new()
+            .route("/api/v1/tasks", axum::routing::post(record))
+            .with_state(recorder.clone()),
+    )
+    .await;
+    let task = aicity_sdk::resources::SubmitTask {
+        task_type: "code_review".into(),
+        max_budget: 100,
+        input: json!({"description": "d"}),
+        agent_id: None,
+        parent_task_id: None,
+    };
+    client(&base).tasks().submit(&task, None).await.unwrap();
+    let keys = recorder.keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 3, "two 503s, then the answer");
+    let first = keys[0].clone().expect("a key the SDK made up");
+    assert!(first.starts_with("sdk_") && first.len() == 36, "{first}");
+    assert!(
+        keys.iter().all(|k| k.as_deref() == Some(first.as_str())),
+        "{keys:?}"
+    );
+
+    // The caller's own key wins; a second call gets a new key of its own.
+    recorder.keys.lock().unwrap().clear();
+    client(&base)
+        .tasks()
+        .submit(&task, Some("mine-1"))
+        .await
+        .unwrap();
+    client(&base).tasks().submit(&task, None).await.unwrap();
+    let keys = recorder.keys.lock().unwrap().clone();
+    assert_eq!(keys[0].as_deref(), Some("mine-1"));
+    assert_ne!(keys.last().unwrap(), &keys[0]);
+}
+
+#[tokio::test]
+async fn a_post_without_a_key_is_not_retried_after_a_5xx() {
+    let recorder = Recorder {
+        fail_first: 5,
+        ..Recorder::default()
+    };
+    let base = serve(
+        axum::Router::new()
+            .route("/api/v1/agents", axum::routing::post(record))
+            .with_state(recorder.clone()),
+    )
+    .await;
+    let err = client(&base)
+        .agents()
+        .register(&json!({"displayName": "x"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Server(_)), "{err:?}");
+    // Registering twice would make two agents: the one try is all it gets.
+    assert_eq!(recorder.keys.lock().unwrap().len(), 1);
+}
