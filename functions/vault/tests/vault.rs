@@ -405,3 +405,27 @@ async fn the_auto_top_up_rule_is_validated_and_stored() {
     );
     assert_eq!(world.pool(&token).await["autoTopUp"]["reloadAmount"], 5_000);
 }
+
+/// Stripe selected without its key: the function starts (no start-up failure) and a
+/// top-up answers 503 `STRIPE_NOT_CONFIGURED`, while the rest of the vault works.
+#[tokio::test]
+async fn stripe_without_its_key_answers_503_and_the_rest_works() {
+    let mut world = World::new().await;
+    world.vault.payments = aicity_vault::payments::select(
+        Some("stripe"),
+        None,
+        None,
+        world.ctx().db().clone(),
+        world.ctx().table.clone(),
+    )
+    .expect("starts without the key");
+    let token = world.owner().await;
+    let answer = world.top_up(&token, 1_000).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (503, "STRIPE_NOT_CONFIGURED"),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(world.pool(&token).await["balance"], 0);
+}

@@ -76,25 +76,125 @@ impl<P: PaymentProvider + ?Sized> PaymentProvider for std::sync::Arc<P> {
 }
 
 /// The provider `PAYMENT_PROVIDER` selects (`local` unless set to `stripe`).
+///
+/// `stripe` without `STRIPE_SECRET_KEY` is not a start-up failure: the function starts
+/// and every payment answers `503 STRIPE_NOT_CONFIGURED` (what the README promises),
+/// while everything else keeps working. Only an unknown provider name is an error.
 pub fn from_env(
     dynamodb: aws_sdk_dynamodb::Client,
     table: String,
 ) -> Result<Box<dyn PaymentProvider>, PaymentError> {
-    match std::env::var("PAYMENT_PROVIDER").as_deref() {
-        Ok("stripe") => {
-            let key = std::env::var("STRIPE_SECRET_KEY")
-                .ok()
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| {
-                    PaymentError::NotConfigured("STRIPE_SECRET_KEY is not set".into())
-                })?;
-            let base =
-                std::env::var("STRIPE_API_BASE").unwrap_or_else(|_| stripe::API_BASE.to_owned());
-            Ok(Box::new(StripeProvider::new(base, key)))
-        }
-        Ok("local") | Err(_) => Ok(Box::new(LocalProvider::new(dynamodb, table))),
-        Ok(other) => Err(PaymentError::NotConfigured(format!(
+    let var = |name: &str| std::env::var(name).ok();
+    select(
+        var("PAYMENT_PROVIDER").as_deref(),
+        var("STRIPE_SECRET_KEY").as_deref(),
+        var("STRIPE_API_BASE").as_deref(),
+        dynamodb,
+        table,
+    )
+}
+
+/// [`from_env`] on given values.
+pub fn select(
+    provider: Option<&str>,
+    stripe_key: Option<&str>,
+    stripe_base: Option<&str>,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+) -> Result<Box<dyn PaymentProvider>, PaymentError> {
+    match provider.map(str::trim).filter(|p| !p.is_empty()) {
+        Some("stripe") => match stripe_key.map(str::trim).filter(|k| !k.is_empty()) {
+            Some(key) => Ok(Box::new(StripeProvider::new(
+                stripe_base.unwrap_or(stripe::API_BASE).to_owned(),
+                key.to_owned(),
+            ))),
+            None => {
+                tracing::error!(
+                    "PAYMENT_PROVIDER is stripe but STRIPE_SECRET_KEY is not set; payments answer 503"
+                );
+                Ok(Box::new(Unconfigured))
+            }
+        },
+        Some("local") | None => Ok(Box::new(LocalProvider::new(dynamodb, table))),
+        Some(other) => Err(PaymentError::NotConfigured(format!(
             "unknown PAYMENT_PROVIDER {other}"
         ))),
+    }
+}
+
+/// Stripe selected without its key: every payment is `NotConfigured`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unconfigured;
+
+impl PaymentProvider for Unconfigured {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn charge<'a>(&'a self, _request: &'a ChargeRequest) -> ChargeFuture<'a> {
+        Box::pin(async {
+            Err(PaymentError::NotConfigured(
+                "STRIPE_SECRET_KEY is not set".into(),
+            ))
+        })
+    }
+
+    fn retrieve<'a>(
+        &'a self,
+        _request: &'a ChargeRequest,
+        _charge_id: &'a str,
+    ) -> ChargeFuture<'a> {
+        self.charge(_request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    fn request() -> ChargeRequest {
+        ChargeRequest {
+            owner_id: OwnerId::new(),
+            amount: Cents(100),
+            payment_method: DEFAULT_PAYMENT_METHOD.into(),
+            idempotency_key: "k".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_provider_is_chosen_from_its_settings() {
+        let pick = |provider, key| select(provider, key, None, client(), "t".into());
+        assert_eq!(pick(None, None).unwrap().name(), "local");
+        assert_eq!(pick(Some("local"), Some("sk_x")).unwrap().name(), "local");
+        assert_eq!(pick(Some(""), None).unwrap().name(), "local");
+        assert!(matches!(
+            pick(Some("paypal"), None),
+            Err(PaymentError::NotConfigured(_))
+        ));
+        // Stripe with a key is the real client (its charges go to the configured base).
+        let stripe = pick(Some("stripe"), Some("sk_test_1")).unwrap();
+        assert_eq!(stripe.name(), "stripe");
+        // Stripe without a key starts, and every payment says it is not configured.
+        for key in [None, Some(""), Some("  ")] {
+            let unconfigured = pick(Some("stripe"), key).unwrap();
+            assert_eq!(unconfigured.name(), "stripe");
+            let request = request();
+            assert!(matches!(
+                unconfigured.charge(&request).await,
+                Err(PaymentError::NotConfigured(_))
+            ));
+            assert!(matches!(
+                unconfigured.retrieve(&request, "pi_1").await,
+                Err(PaymentError::NotConfigured(_))
+            ));
+        }
     }
 }
