@@ -106,8 +106,16 @@ impl LlmJudge {
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("judge answered {}", response.status())));
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            // Still an error the quality stage counts and retries, never a verdict; named
+            // for what it is so the operator sees a key to fix, not an outage.
+            return Err(GateError::NotConfigured(format!(
+                "the judge rejected the API key ({status})"
+            )));
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("judge answered {status}")));
         }
         let completion: Completion = response
             .json()

@@ -2,7 +2,8 @@
 //!
 //! - `local` (default): a fresh directory under `SANDBOX_ROOT`, readable only by its
 //!   owner, holding the task (`task.json`) and its input files (`input/`).
-//! - `e2b`: an E2B cloud sandbox created and destroyed over HTTPS.
+//! - `e2b`: an E2B cloud sandbox created and destroyed over HTTPS, the task and its
+//!   input uploaded into it (`/home/user/task`, the same layout) through its envd API.
 
 mod e2b;
 mod local;
@@ -51,7 +52,18 @@ pub fn from_env() -> Result<Box<dyn SandboxProvider>, SandboxError> {
                 .ok_or_else(|| SandboxError::NotConfigured("E2B_API_KEY is not set".into()))?;
             let base = std::env::var("E2B_API_BASE").unwrap_or_else(|_| e2b::API_BASE.into());
             let template = std::env::var("E2B_TEMPLATE").unwrap_or_else(|_| "base".into());
-            Ok(Box::new(E2bSandboxes::new(base, key, template)))
+            let mut provider = E2bSandboxes::new(base, key, template);
+            if let Ok(domain) = std::env::var("E2B_DOMAIN").map(|d| d.trim().to_owned())
+                && !domain.is_empty()
+            {
+                provider = provider.with_domain(domain);
+            }
+            if let Ok(url) = std::env::var("E2B_SANDBOX_URL").map(|u| u.trim().to_owned())
+                && !url.is_empty()
+            {
+                provider = provider.with_sandbox_url(url);
+            }
+            Ok(Box::new(provider))
         }
         Ok("local") | Err(_) => {
             let root = std::env::var("SANDBOX_ROOT").unwrap_or_else(|_| {

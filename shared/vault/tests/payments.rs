@@ -1,20 +1,27 @@
 //! Both payment providers: the local one against the emulator, Stripe's against a
 //! local fake of the endpoint it calls.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aicity_domain::ids::OwnerId;
 use aicity_domain::money::Cents;
 use aicity_vault::payments::{LocalProvider, StripeProvider};
 use aicity_vault::{ChargeRequest, PaymentError, PaymentProvider};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
 
 fn request(method: &str, key: &str) -> ChargeRequest {
+    request_of(Cents(2_500), method, key)
+}
+
+fn request_of(amount: Cents, method: &str, key: &str) -> ChargeRequest {
     ChargeRequest {
         owner_id: OwnerId::new(),
-        amount: Cents(2_500),
+        amount,
         payment_method: method.to_owned(),
         idempotency_key: key.to_owned(),
     }
@@ -47,57 +54,323 @@ async fn the_local_provider_records_once_per_key_and_declines_test_tokens() {
     );
 }
 
-#[derive(Default, Clone)]
-struct Seen(Arc<Mutex<Vec<(HeaderMap, String)>>>);
+const KEY: &str = "sk_test_123";
 
-async fn fake_stripe(
-    State(seen): State<Seen>,
+/// One PaymentIntent of the fake.
+#[derive(Clone)]
+struct FakeIntent {
+    amount: i64,
+    currency: String,
+    status: String,
+    payment_method: String,
+}
+
+impl FakeIntent {
+    fn json(&self, id: &str) -> Value {
+        json!({
+            "id": id, "object": "payment_intent", "amount": self.amount,
+            "amount_received": if self.status == "succeeded" { self.amount } else { 0 },
+            "currency": self.currency, "status": self.status,
+            "payment_method": self.payment_method,
+        })
+    }
+}
+
+/// The saved answer to an idempotency key, and the parameters it was first used with.
+struct Saved {
+    params: Vec<(String, String)>,
+    status: StatusCode,
+    body: String,
+}
+
+#[derive(Default)]
+struct StripeState {
+    intents: HashMap<String, FakeIntent>,
+    saved: HashMap<String, Saved>,
+    in_flight: HashSet<String>,
+    /// Requests that reached execution (made a PaymentIntent, or failed trying).
+    executed: u32,
+    seen: Vec<(HeaderMap, String)>,
+}
+
+/// A strict fake of Stripe's PaymentIntents API, as Stripe documents it:
+///
+/// - every call needs `Authorization: Bearer sk_test_123`, or 401 in Stripe's shape;
+/// - `Idempotency-Key`: the first answer that reached execution is saved (successes,
+///   declines and 500s alike) and replayed for the same key (`Idempotent-Replayed`);
+///   the same key with other parameters is 400 `idempotency_error`; the same key while
+///   its first request is still running is 409 `idempotency_error`; a request that
+///   fails validation (`amount_too_small`) is not saved;
+/// - the PaymentIntent carries the requested amount and currency;
+/// - the outcome follows Stripe's test payment methods: `pm_card_visa` succeeds,
+///   `pm_card_chargeDeclined` / `pm_card_chargeDeclinedInsufficientFunds` are 402
+///   `card_error` (the intent left in `requires_payment_method`),
+///   `pm_card_authenticationRequired` is `requires_action`; and, fake-only,
+///   `pm_card_processing` is `processing` then `succeeded` when asked about,
+///   `pm_card_processingThenFails` is `processing` then `requires_payment_method`,
+///   `pm_card_slow` succeeds after 300 ms, `pm_boom` is a 500 `api_error`.
+#[derive(Default, Clone)]
+struct FakeStripe(Arc<Mutex<StripeState>>);
+
+fn stripe_error(status: StatusCode, error: Value) -> Response {
+    (status, axum::Json(json!({ "error": error }))).into_response()
+}
+
+fn unauthorized(headers: &HeaderMap) -> Option<Response> {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let message = match auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim) {
+        Some(KEY) => return None,
+        None | Some("") => "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').".to_owned(),
+        Some(other) => format!(
+            "Invalid API Key provided: {}***",
+            other.chars().take(8).collect::<String>()
+        ),
+    };
+    Some(stripe_error(
+        StatusCode::UNAUTHORIZED,
+        json!({"type": "invalid_request_error", "message": message}),
+    ))
+}
+
+fn saved_response(saved: &Saved, replayed: bool) -> Response {
+    let mut response = (saved.status, saved.body.clone()).into_response();
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", "true".parse().unwrap());
+    }
+    response
+}
+
+async fn stripe_create(
+    State(fake): State<FakeStripe>,
     headers: HeaderMap,
     body: String,
-) -> (StatusCode, String) {
-    seen.0.lock().unwrap().push((headers, body.clone()));
-    if body.contains("payment_method=pm_card_chargeDeclined") {
-        return (
-            StatusCode::PAYMENT_REQUIRED,
-            r#"{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}"#.into(),
+) -> Response {
+    fake.0
+        .lock()
+        .unwrap()
+        .seen
+        .push((headers.clone(), body.clone()));
+    if let Some(denied) = unauthorized(&headers) {
+        return denied;
+    }
+    let mut params: Vec<(String, String)> = match serde_urlencoded_pairs(&body) {
+        Some(params) => params,
+        None => {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                json!({"type": "invalid_request_error", "message": "Invalid request body"}),
+            );
+        }
+    };
+    params.sort();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(key) = &key {
+        let state = fake.0.lock().unwrap();
+        if state.in_flight.contains(key) {
+            return stripe_error(
+                StatusCode::CONFLICT,
+                json!({"type": "idempotency_error", "message": "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ".to_owned() + key + ". Please try again later."}),
+            );
+        }
+        if let Some(saved) = state.saved.get(key) {
+            if saved.params != params {
+                return stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    json!({"type": "idempotency_error", "message": format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request.")}),
+                );
+            }
+            return saved_response(saved, true);
+        }
+    }
+    // Validation: not saved under the key.
+    let amount = param("amount").and_then(|a| a.parse::<i64>().ok());
+    let Some(amount) = amount else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            json!({"type": "invalid_request_error", "code": "parameter_missing", "param": "amount", "message": "Missing required param: amount."}),
+        );
+    };
+    if amount < 50 {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            json!({"type": "invalid_request_error", "code": "amount_too_small", "param": "amount", "message": "Amount must be at least $0.50 usd"}),
         );
     }
-    if body.contains("payment_method=pm_boom") {
-        return (
+    let (Some(currency), Some(method)) = (param("currency"), param("payment_method")) else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            json!({"type": "invalid_request_error", "code": "parameter_missing", "message": "Missing required param: currency or payment_method."}),
+        );
+    };
+    if param("confirm").as_deref() != Some("true") {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            json!({"type": "invalid_request_error", "message": "this fake only confirms on creation"}),
+        );
+    }
+    // Execution.
+    if let Some(key) = &key {
+        fake.0.lock().unwrap().in_flight.insert(key.clone());
+    }
+    if method == "pm_card_slow" {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let id = format!("pi_{}", ulid::Ulid::generate());
+    let status = match method.as_str() {
+        "pm_card_chargeDeclined" | "pm_card_chargeDeclinedInsufficientFunds" | "pm_boom" => {
+            "requires_payment_method"
+        }
+        "pm_card_authenticationRequired" => "requires_action",
+        "pm_card_processing" | "pm_card_processingThenFails" => "processing",
+        _ => "succeeded",
+    };
+    let intent = FakeIntent {
+        amount,
+        currency,
+        status: status.to_owned(),
+        payment_method: method.clone(),
+    };
+    let (code, answer) = match method.as_str() {
+        "pm_card_chargeDeclined" | "pm_card_chargeDeclinedInsufficientFunds" => {
+            let (decline, message) = if method == "pm_card_chargeDeclined" {
+                ("generic_decline", "Your card was declined.")
+            } else {
+                ("insufficient_funds", "Your card has insufficient funds.")
+            };
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                json!({"error": {"type": "card_error", "code": "card_declined", "decline_code": decline,
+                                 "message": message, "payment_intent": intent.json(&id)}}),
+            )
+        }
+        "pm_boom" => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            r#"{"error":{"type":"api_error","message":"oops"}}"#.into(),
-        );
+            json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}),
+        ),
+        _ => (StatusCode::OK, intent.json(&id)),
+    };
+    let mut state = fake.0.lock().unwrap();
+    state.executed += 1;
+    if method != "pm_boom" {
+        state.intents.insert(id, intent);
     }
-    (
-        StatusCode::OK,
-        r#"{"id":"pi_123","object":"payment_intent","amount":2500,"status":"succeeded"}"#.into(),
-    )
+    let saved = Saved {
+        params,
+        status: code,
+        body: answer.to_string(),
+    };
+    let response = saved_response(&saved, false);
+    if let Some(key) = key {
+        state.in_flight.remove(&key);
+        state.saved.insert(key, saved);
+    }
+    response
+}
+
+/// `a=1&b%5Bc%5D=2` as decoded pairs.
+fn serde_urlencoded_pairs(body: &str) -> Option<Vec<(String, String)>> {
+    let decode = |s: &str| -> Option<String> {
+        let s = s.replace('+', " ");
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    };
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+async fn stripe_get(
+    State(fake): State<FakeStripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = unauthorized(&headers) {
+        return denied;
+    }
+    let mut state = fake.0.lock().unwrap();
+    let Some(intent) = state.intents.get_mut(&id) else {
+        return stripe_error(
+            StatusCode::NOT_FOUND,
+            json!({"type": "invalid_request_error", "code": "resource_missing", "param": "intent",
+                   "message": format!("No such payment_intent: '{id}'")}),
+        );
+    };
+    // A processing payment settles by the time anyone asks again.
+    if intent.status == "processing" {
+        intent.status = if intent.payment_method == "pm_card_processingThenFails" {
+            "requires_payment_method".into()
+        } else {
+            "succeeded".into()
+        };
+    }
+    axum::Json(intent.json(&id)).into_response()
+}
+
+async fn fake_stripe() -> (FakeStripe, String) {
+    let fake = FakeStripe::default();
+    let app = axum::Router::new()
+        .route("/v1/payment_intents", post(stripe_create))
+        .route("/v1/payment_intents/{id}", get(stripe_get))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, base)
+}
+
+impl FakeStripe {
+    fn executed(&self) -> u32 {
+        self.0.lock().unwrap().executed
+    }
 }
 
 #[tokio::test]
 async fn the_stripe_provider_creates_a_confirmed_payment_intent() {
-    let seen = Seen::default();
-    let app = axum::Router::new()
-        .route("/v1/payment_intents", post(fake_stripe))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let provider = StripeProvider::new(base, "sk_test_123");
+    let (fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
 
+    // An amount no fixed answer would have: the charge is what Stripe echoed.
     let charge = provider
-        .charge(&request("pm_card_visa", "topup:k1"))
+        .charge(&request_of(Cents(2_537), "pm_card_visa", "topup:k1"))
         .await
         .unwrap();
-    assert_eq!(
-        (charge.id.as_str(), charge.amount),
-        ("pi_123", Cents(2_500))
-    );
-    let (headers, body) = seen.0.lock().unwrap()[0].clone();
+    assert!(charge.id.starts_with("pi_"), "{charge:?}");
+    assert_eq!(charge.amount, Cents(2_537));
+    let (headers, body) = fake.0.lock().unwrap().seen[0].clone();
     assert_eq!(headers["authorization"], "Bearer sk_test_123");
     assert_eq!(headers["idempotency-key"], "topup:k1");
     for field in [
-        "amount=2500",
+        "amount=2537",
         "currency=usd",
         "confirm=true",
         "payment_method=pm_card_visa",
@@ -107,112 +380,188 @@ async fn the_stripe_provider_creates_a_confirmed_payment_intent() {
             "{field} missing from {body}"
         );
     }
+    let other = provider
+        .charge(&request_of(Cents(9_999), "pm_card_visa", "topup:k2"))
+        .await
+        .unwrap();
+    assert_eq!(other.amount, Cents(9_999));
+    assert_ne!(other.id, charge.id);
 
-    let declined = provider
-        .charge(&request("pm_card_chargeDeclined", "k2"))
-        .await;
-    assert_eq!(
-        declined,
-        Err(PaymentError::Declined("Your card was declined.".into()))
-    );
-    let outage = provider.charge(&request("pm_boom", "k3")).await;
-    assert!(matches!(outage, Err(PaymentError::Unavailable(_))));
     let unreachable = StripeProvider::new("http://127.0.0.1:9", "sk")
         .charge(&request("pm_card_visa", "k4"))
         .await;
     assert!(matches!(unreachable, Err(PaymentError::Unavailable(_))));
 }
 
-/// A Stripe fake whose payments settle a moment later: creating one answers
-/// `processing`, asking about it afterwards answers `succeeded` (the amount echoed
-/// from the request, the key required on every call).
-#[derive(Default, Clone)]
-struct Settling {
-    amounts: Arc<Mutex<std::collections::HashMap<String, i64>>>,
-    creates: Arc<Mutex<u32>>,
-}
-
-async fn settling_create(
-    State(fake): State<Settling>,
-    headers: HeaderMap,
-    body: String,
-) -> (StatusCode, String) {
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_123") {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":{"type":"invalid_request_error"}}"#.into(),
+#[tokio::test]
+async fn stripe_rejects_a_bad_or_missing_key() {
+    let (fake, base) = fake_stripe().await;
+    for key in ["sk_test_wrong", ""] {
+        let provider = StripeProvider::new(&base, key);
+        let charged = provider.charge(&request("pm_card_visa", "k1")).await;
+        assert!(
+            matches!(charged, Err(PaymentError::NotConfigured(_))),
+            "{key:?}: {charged:?}"
+        );
+        let asked = provider
+            .retrieve(&request("pm_card_visa", "k1"), "pi_1")
+            .await;
+        assert!(
+            matches!(asked, Err(PaymentError::NotConfigured(_))),
+            "{asked:?}"
         );
     }
-    *fake.creates.lock().unwrap() += 1;
-    let amount: i64 = body
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("amount="))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(0);
-    let key = headers["idempotency-key"].to_str().unwrap().to_owned();
-    let id = format!("pi_{}", key.len());
-    fake.amounts.lock().unwrap().insert(id.clone(), amount);
-    (
-        StatusCode::OK,
-        format!(
-            r#"{{"id":"{id}","object":"payment_intent","amount":{amount},"status":"processing"}}"#
-        ),
-    )
+    assert_eq!(fake.executed(), 0, "nothing charged");
 }
 
-async fn settling_get(
-    State(fake): State<Settling>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    headers: HeaderMap,
-) -> (StatusCode, String) {
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_123") {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":{"type":"invalid_request_error"}}"#.into(),
+#[tokio::test]
+async fn the_same_idempotency_key_is_the_same_payment_intent() {
+    let (fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
+    let same = request_of(Cents(3_000), "pm_card_visa", "topup:same");
+    let first = provider.charge(&same).await.unwrap();
+    let again = provider.charge(&same).await.unwrap();
+    assert_eq!(first, again, "replayed, not charged again");
+    assert_eq!(fake.executed(), 1);
+
+    // The same key with other parameters: Stripe's idempotency error. The first request
+    // may have charged, so it is not a decline (a decline discards the intent).
+    let changed = provider
+        .charge(&ChargeRequest {
+            amount: Cents(3_001),
+            ..same.clone()
+        })
+        .await;
+    assert!(
+        matches!(changed, Err(PaymentError::Unavailable(_))),
+        "{changed:?}"
+    );
+    assert_eq!(fake.executed(), 1);
+
+    // A decline is saved under its key too: the retry is the same decline.
+    let declining = request("pm_card_chargeDeclined", "topup:declined");
+    for _ in 0..2 {
+        let declined = provider.charge(&declining).await;
+        assert_eq!(
+            declined,
+            Err(PaymentError::Declined("Your card was declined.".into()))
         );
     }
-    match fake.amounts.lock().unwrap().get(&id) {
-        Some(amount) => (
-            StatusCode::OK,
-            format!(
-                r#"{{"id":"{id}","object":"payment_intent","amount":{amount},"status":"succeeded"}}"#
-            ),
-        ),
-        None => (
-            StatusCode::NOT_FOUND,
-            r#"{"error":{"type":"invalid_request_error","message":"No such payment_intent"}}"#
-                .into(),
-        ),
+    assert_eq!(fake.executed(), 2);
+
+    // So is a 500: the retry under the same key is the same outage, never a charge.
+    let failing = request("pm_boom", "topup:boom");
+    for _ in 0..2 {
+        let outage = provider.charge(&failing).await;
+        assert!(
+            matches!(outage, Err(PaymentError::Unavailable(_))),
+            "{outage:?}"
+        );
     }
+    assert_eq!(fake.executed(), 3);
+}
+
+#[tokio::test]
+async fn payments_that_do_not_succeed_are_never_charges() {
+    let (_fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
+    assert_eq!(
+        provider
+            .charge(&request("pm_card_chargeDeclinedInsufficientFunds", "k1"))
+            .await,
+        Err(PaymentError::Declined(
+            "Your card has insufficient funds.".into()
+        ))
+    );
+    let needs_action = provider
+        .charge(&request("pm_card_authenticationRequired", "k2"))
+        .await;
+    assert!(
+        matches!(&needs_action, Err(PaymentError::Declined(m)) if m.contains("requires_action")),
+        "{needs_action:?}"
+    );
+    let processing = provider
+        .charge(&request("pm_card_processingThenFails", "k3"))
+        .await;
+    let Err(PaymentError::Processing(id)) = processing else {
+        panic!("{processing:?}");
+    };
+    let settled = provider
+        .retrieve(&request("pm_card_processingThenFails", "k3"), &id)
+        .await;
+    assert!(
+        matches!(&settled, Err(PaymentError::Declined(m)) if m.contains("requires_payment_method")),
+        "{settled:?}"
+    );
+    let too_small = provider
+        .charge(&request_of(Cents(10), "pm_card_visa", "k4"))
+        .await;
+    assert!(
+        matches!(too_small, Err(PaymentError::Declined(_))),
+        "{too_small:?}"
+    );
+}
+
+/// Two top-ups under one key at once (a client retry while the first is still
+/// running): Stripe answers the second 409 `idempotency_error`. That is not a decline:
+/// the first charges, and the pool is credited once.
+#[tokio::test]
+async fn a_concurrent_retry_under_the_same_key_is_not_a_decline() {
+    let (fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
+    let ctx = aicity_testkit::context(Default::default()).await;
+    let (db, table) = (ctx.db(), ctx.table.as_str());
+    let owner = OwnerId::new();
+    let top_up = || {
+        aicity_vault::service::top_up(
+            db,
+            table,
+            &provider,
+            &owner,
+            Cents(1_234),
+            Some("pm_card_slow".into()),
+            "topup:concurrent",
+            None,
+        )
+    };
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        top_up().await
+    };
+    let (first, second) = tokio::join!(top_up(), second);
+    let (pool, charged, _) = first.expect("the first charges");
+    assert_eq!((pool.balance, charged), (Cents(1_234), Cents(1_234)));
+    let err = second.expect_err("the second ran into the first");
+    assert!(
+        err.details.is_none(),
+        "an outage-like error, not a decline with a reason: {err:?}"
+    );
+    assert_eq!(fake.executed(), 1, "charged once");
+    let pool = aicity_store::vault::pool(db, table, &owner).await.unwrap();
+    assert_eq!(pool.balance, Cents(1_234), "credited once, not lost");
 }
 
 #[tokio::test]
 async fn a_processing_payment_is_not_a_decline_and_is_credited_once_it_settles() {
-    let fake = Settling::default();
-    let app = axum::Router::new()
-        .route("/v1/payment_intents", post(settling_create))
-        .route("/v1/payment_intents/{id}", axum::routing::get(settling_get))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let provider = StripeProvider::new(base, "sk_test_123");
+    let (fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
     let ctx = aicity_testkit::context(Default::default()).await;
     let (db, table) = (ctx.db(), ctx.table.as_str());
     let owner = OwnerId::new();
+    let top_up = || {
+        aicity_vault::service::top_up(
+            db,
+            table,
+            &provider,
+            &owner,
+            Cents(4_321),
+            Some("pm_card_processing".into()),
+            "topup:processing",
+            None,
+        )
+    };
 
-    let first = aicity_vault::service::top_up(
-        db,
-        table,
-        &provider,
-        &owner,
-        Cents(4_321),
-        None,
-        "topup:processing",
-        None,
-    )
-    .await;
-    let err = first.expect_err("not settled yet");
+    let err = top_up().await.expect_err("not settled yet");
     assert_eq!(
         err.code,
         aicity_domain::ErrorCode::TopUpInProgress,
@@ -237,23 +586,52 @@ async fn a_processing_payment_is_not_a_decline_and_is_credited_once_it_settles()
         .await
         .unwrap();
     assert_eq!(again.credited, 0, "once");
-    assert_eq!(*fake.creates.lock().unwrap(), 1, "charged once");
+    assert_eq!(fake.executed(), 1, "charged once");
     let pool = aicity_store::vault::pool(db, table, &owner).await.unwrap();
     assert_eq!(pool.balance, Cents(4_321), "the amount Stripe charged");
 
     // The client's retry finds it credited.
-    let (pool, charged, _) = aicity_vault::service::top_up(
+    let (pool, charged, _) = top_up().await.unwrap();
+    assert_eq!((pool.balance, charged), (Cents(4_321), Cents(4_321)));
+    assert_eq!(fake.executed(), 1);
+}
+
+/// A processing payment that fails after all (`requires_payment_method`) is declined
+/// by the sweeper: nothing credited.
+#[tokio::test]
+async fn a_processing_payment_that_fails_is_never_credited() {
+    let (_fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
+    let ctx = aicity_testkit::context(Default::default()).await;
+    let (db, table) = (ctx.db(), ctx.table.as_str());
+    let owner = OwnerId::new();
+    let err = aicity_vault::service::top_up(
         db,
         table,
         &provider,
         &owner,
-        Cents(4_321),
-        None,
-        "topup:processing",
+        Cents(4_000),
+        Some("pm_card_processingThenFails".into()),
+        "topup:fails",
         None,
     )
     .await
-    .unwrap();
-    assert_eq!((pool.balance, charged), (Cents(4_321), Cents(4_321)));
-    assert_eq!(*fake.creates.lock().unwrap(), 1);
+    .expect_err("processing");
+    assert_eq!(err.code, aicity_domain::ErrorCode::TopUpInProgress);
+    let later =
+        (time::OffsetDateTime::now_utc() + std::time::Duration::from_secs(3600)).unix_timestamp();
+    let pass = aicity_vault::service::reconcile(db, table, &provider, later)
+        .await
+        .unwrap();
+    assert_eq!((pass.credited, pass.processing), (0, 0), "{pass:?}");
+    let pool = aicity_store::vault::pool(db, table, &owner).await.unwrap();
+    assert_eq!(pool.balance, Cents(0));
+    let again = aicity_vault::service::reconcile(db, table, &provider, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Default::default(),
+        "the failed intent is settled (discarded), not retried"
+    );
 }

@@ -120,15 +120,22 @@ impl StripeProvider {
             .as_ref()
             .and_then(|e| e.message.clone())
             .unwrap_or_else(|| format!("HTTP {status}"));
+        let kind = error.and_then(|e| e.kind);
         match status.as_u16() {
             // card_error: the decline reason is Stripe's message, meant for the payer.
             402 => Err(PaymentError::Declined(message)),
             401 | 403 => Err(PaymentError::NotConfigured(
                 "Stripe rejected the API key".into(),
             )),
-            400..=499 if error.and_then(|e| e.kind).is_some() => {
-                Err(PaymentError::Declined(message))
+            // The key's first request is still running (409) or ran with other
+            // parameters (400): it may have charged, so this is no decline (a decline
+            // discards the intent, and a charge landing after that would never be
+            // credited). Rate limits (429) are outages too.
+            409 | 429 => Err(PaymentError::Unavailable(message)),
+            _ if kind.as_deref() == Some("idempotency_error") => {
+                Err(PaymentError::Unavailable(message))
             }
+            400..=499 if kind.is_some() => Err(PaymentError::Declined(message)),
             _ => Err(PaymentError::Unavailable(message)),
         }
     }
