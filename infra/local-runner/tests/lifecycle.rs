@@ -7,13 +7,14 @@ mod common;
 
 use common::world::{Auth, World, good_review, template};
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aicity_local::invoke::{InvokeError, Invoker};
+use aicity_local::invoke::{InvokeError, Invoker, Streamed};
 use aicity_testkit::invoke::InProcess;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -293,7 +294,7 @@ async fn a_buyer_cancels_before_execution_only() {
         )
         .await;
     assert_eq!(status, 403, "the agent cannot cancel");
-    world
+    let (status, body) = world
         .call(
             Method::POST,
             &format!("/tasks/{second}/fail"),
@@ -301,6 +302,11 @@ async fn a_buyer_cancels_before_execution_only() {
             Some(json!({"reason": "execution_error"})),
         )
         .await;
+    assert_eq!(
+        (status, body["data"]["status"].clone()),
+        (200, json!("failed")),
+        "{body}"
+    );
 
     let pool = world
         .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
@@ -372,7 +378,7 @@ async fn of_two_racing_starts_one_wins_and_strangers_are_refused() {
         )
         .await;
     assert_eq!(status, 403);
-    world
+    let (status, body) = world
         .call(
             Method::POST,
             &format!("/tasks/{id}/fail"),
@@ -380,12 +386,122 @@ async fn of_two_racing_starts_one_wins_and_strangers_are_refused() {
             Some(json!({"reason": "execution_error"})),
         )
         .await;
+    assert_eq!(
+        (status, body["data"]["status"].clone()),
+        (200, json!("failed")),
+        "the winner fails it: {body}"
+    );
+    let pool = world
+        .call(Method::GET, "/vault/pool", Auth::Bearer(&buyer.token), None)
+        .await
+        .1;
+    assert_eq!(pool["data"]["held"], 0, "the hold is released");
     world.assert_books_balance(&[&id]).await;
+}
+
+/// An event-function invocation that has returned: the function, the ids of the
+/// messages in its batch, and those it handed back as failed (all of them when the
+/// invocation failed), which the runner leaves on the queue.
+struct Finished {
+    function: String,
+    messages: Vec<String>,
+    failed: HashSet<String>,
+}
+
+type Log = Arc<Mutex<Vec<Finished>>>;
+
+/// Runs the functions and records each invocation when it returns, so a test can wait
+/// for a run to have committed what it would, not merely to have started. When `dies`
+/// names a function, its first invocation runs and then reports a crash, as if the
+/// function died after its commit and before the runner could delete the message.
+struct Watched {
+    inner: InProcess,
+    dies: Option<&'static str>,
+    deaths: AtomicUsize,
+    finished: Log,
+}
+
+impl Invoker for Watched {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        event: Value,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, InvokeError>> + Send + 'a>> {
+        Box::pin(async move {
+            let messages: Vec<String> = event["Records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["messageId"].as_str().map(str::to_owned))
+                .collect();
+            let mut result = self.inner.invoke(function, event, timeout).await;
+            if self.dies == Some(function) && self.deaths.fetch_add(1, Ordering::SeqCst) == 0 {
+                result = Err(InvokeError::Unreachable {
+                    function: function.into(),
+                    reason: "died".into(),
+                });
+            }
+            let failed = match &result {
+                Ok(output) => aicity_local::poller::failed_ids(output, &messages),
+                Err(_) => messages.iter().cloned().collect(),
+            };
+            self.finished.lock().unwrap().push(Finished {
+                function: function.to_owned(),
+                messages,
+                failed,
+            });
+            result
+        })
+    }
+
+    fn invoke_stream<'a>(
+        &'a self,
+        function: &'a str,
+        event: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<Streamed, InvokeError>> + Send + 'a>> {
+        self.inner.invoke_stream(function, event)
+    }
+}
+
+/// A world whose functions are [`Watched`]; the log of their finished invocations.
+async fn watched_world(dies: Option<&'static str>) -> (World, Log) {
+    let finished = Log::default();
+    let log = finished.clone();
+    let started = common::start_with(template(), move |functions| {
+        Arc::new(Watched {
+            inner: functions,
+            dies,
+            deaths: AtomicUsize::new(0),
+            finished: log,
+        })
+    })
+    .await;
+    (World::from(started), finished)
+}
+
+/// Whether an invocation of `function` with `message` has returned and reported it
+/// done (so the runner deletes it: it will not run again).
+fn settled(log: &Log, function: &str, message: &str) -> bool {
+    log.lock().unwrap().iter().any(|f| {
+        f.function == function
+            && f.messages.iter().any(|m| m == message)
+            && !f.failed.contains(message)
+    })
+}
+
+/// Waits until `done` holds, or fails with `what` after 30 s.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
 async fn redelivered_router_and_quality_messages_change_nothing_twice() {
-    let mut world = World::new().await;
+    let (mut world, finished) = watched_world(None).await;
     let buyer = world.owner(10_000).await;
     let seller = world.owner(0).await;
     let (_, key) = world.reviewer(&seller, 2_500, 2).await;
@@ -397,15 +513,12 @@ async fn redelivered_router_and_quality_messages_change_nothing_twice() {
         .wait_status(&id, Auth::Bearer(&buyer.token), "completed")
         .await;
     let events_before = world.events(&id).await.len();
-    let (router_calls, quality_calls) = (
-        world.functions.calls("router"),
-        world.functions.calls("quality"),
-    );
 
-    for queue in ["RoutingQueue", "QualityQueue"] {
+    let mut duplicates = Vec::new();
+    for (queue, function) in [("RoutingQueue", "router"), ("QualityQueue", "quality")] {
         let url = world.running.resources.queue(queue).unwrap().url.clone();
         for _ in 0..2 {
-            world
+            let sent = world
                 .clients
                 .sqs
                 .send_message()
@@ -414,19 +527,17 @@ async fn redelivered_router_and_quality_messages_change_nothing_twice() {
                 .send()
                 .await
                 .unwrap();
+            duplicates.push((function, sent.message_id().unwrap().to_owned()));
         }
     }
-    let started = Instant::now();
-    while world.functions.calls("router") < router_calls + 1
-        || world.functions.calls("quality") < quality_calls + 1
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the duplicates were never delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every duplicate has been run to its end and reported done: whatever it would
+    // change is committed, and it will not come back.
+    wait_until("the duplicates were never all handled", || {
+        duplicates
+            .iter()
+            .all(|(function, message)| settled(&finished, function, message))
+    })
+    .await;
     assert_eq!(
         world.events(&id).await.len(),
         events_before,
@@ -445,43 +556,9 @@ async fn redelivered_router_and_quality_messages_change_nothing_twice() {
     world.assert_books_balance(&[&id]).await;
 }
 
-/// Runs `quality` but reports a crash for its first invocation, as if the function
-/// died after its commit and before the runner could delete the message.
-struct DiesOnce {
-    inner: InProcess,
-    deaths: AtomicUsize,
-}
-
-impl Invoker for DiesOnce {
-    fn invoke<'a>(
-        &'a self,
-        function: &'a str,
-        event: Value,
-        timeout: Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, InvokeError>> + Send + 'a>> {
-        Box::pin(async move {
-            let result = self.inner.invoke(function, event, timeout).await;
-            if function == "quality" && self.deaths.fetch_add(1, Ordering::SeqCst) == 0 {
-                return Err(InvokeError::Unreachable {
-                    function: function.into(),
-                    reason: "died".into(),
-                });
-            }
-            result
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_consumer_that_dies_before_deleting_is_retried_and_completes_once() {
-    let started = common::start_with(template(), |functions| {
-        Arc::new(DiesOnce {
-            inner: functions,
-            deaths: AtomicUsize::new(0),
-        })
-    })
-    .await;
-    let mut world = World::from(started);
+    let (mut world, finished) = watched_world(Some("quality")).await;
     let buyer = world.owner(10_000).await;
     let seller = world.owner(0).await;
     let (_, key) = world.reviewer(&seller, 2_500, 2).await;
@@ -492,14 +569,27 @@ async fn a_consumer_that_dies_before_deleting_is_retried_and_completes_once() {
     world
         .wait_status(&id, Auth::Bearer(&buyer.token), "completed")
         .await;
-    let started = Instant::now();
-    while world.functions.calls("quality") < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the message was not redelivered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The run that completed the task "died": its message stays on the queue.
+    wait_until("the first quality run never returned", || {
+        finished
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f.function == "quality")
+    })
+    .await;
+    let died: Vec<String> = {
+        let log = finished.lock().unwrap();
+        let first = log.iter().find(|f| f.function == "quality").unwrap();
+        assert!(!first.messages.is_empty());
+        assert_eq!(first.failed.len(), first.messages.len(), "it died");
+        first.messages.clone()
+    };
+    // Redelivered and run again to its end, reported done this time.
+    wait_until("the message was not redelivered and handled", || {
+        died.iter().all(|m| settled(&finished, "quality", m))
+    })
+    .await;
     let completes = world
         .events(&id)
         .await
@@ -512,6 +602,11 @@ async fn a_consumer_that_dies_before_deleting_is_retried_and_completes_once() {
         .await
         .1;
     assert_eq!(pool["data"]["balance"], 7_500, "charged once");
+    let me = world
+        .call(Method::GET, "/agents/me", Auth::Key(&key), None)
+        .await
+        .1;
+    assert_eq!(me["data"]["stats"]["completed"], 1);
     world.assert_books_balance(&[&id]).await;
 }
 

@@ -147,11 +147,144 @@ async fn errors_are_typed_by_status_with_code_and_details() {
     );
 }
 
+/// A server that reads each request in full and hangs up without answering: the
+/// request reached it, the answer was lost. Returns the base URL and the requests read
+/// (their head: request line and headers).
+async fn hangs_up() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut read = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end + 4;
+                    }
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read.extend_from_slice(&buffer[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&read[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while read.len() < head_end + length {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => read.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                seen.lock().unwrap().push(head);
+                // Dropped here: closed with no answer.
+            });
+        }
+    });
+    (base, heads)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 #[tokio::test]
 async fn network_errors_are_retried_then_reported() {
+    // A GET whose answer is lost: the first try and both retries, then the error.
+    let (base, heads) = hangs_up().await;
     let city = AgentCity::builder()
         .api_key("k")
-        .base_url("http://127.0.0.1:9")
+        .base_url(&base)
+        .retries(2)
+        .backoff(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let err = city.agents().me().await.unwrap_err();
+    assert!(matches!(err, Error::Network(_)), "{err:?}");
+    let tries = heads.lock().unwrap().clone();
+    assert_eq!(tries.len(), 3, "one try and two retries: {tries:#?}");
+    assert!(
+        tries
+            .iter()
+            .all(|h| h.starts_with("GET /api/v1/agents/me ")),
+        "{tries:#?}"
+    );
+
+    // A submit always carries an Idempotency-Key: retried too, with the same key.
+    let (base, heads) = hangs_up().await;
+    let owner = AgentCity::builder()
+        .owner_token("t")
+        .base_url(&base)
+        .retries(2)
+        .backoff(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let task = aicity_sdk::resources::SubmitTask {
+        task_type: "code_review".into(),
+        max_budget: 100,
+        input: json!({"description": "d"}),
+        agent_id: None,
+        parent_task_id: None,
+    };
+    let err = owner.tasks().submit(&task, None).await.unwrap_err();
+    assert!(matches!(err, Error::Network(_)), "{err:?}");
+    let tries = heads.lock().unwrap().clone();
+    assert_eq!(tries.len(), 3, "{tries:#?}");
+    let key = header(&tries[0], "idempotency-key").expect("a key");
+    assert!(
+        tries
+            .iter()
+            .all(|h| h.starts_with("POST /api/v1/tasks ")
+                && header(h, "idempotency-key") == Some(key)),
+        "{tries:#?}"
+    );
+
+    // A POST without a key that may have reached the server is not sent again.
+    let (base, heads) = hangs_up().await;
+    let owner = AgentCity::builder()
+        .owner_token("t")
+        .base_url(&base)
+        .retries(2)
+        .backoff(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let err = owner
+        .agents()
+        .register(&json!({"displayName": "x"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Network(_)), "{err:?}");
+    let tries = heads.lock().unwrap().clone();
+    assert_eq!(
+        tries.len(),
+        1,
+        "registering twice would make two agents: {tries:#?}"
+    );
+
+    // Nobody listening: reported as a network error.
+    let nowhere = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let city = AgentCity::builder()
+        .api_key("k")
+        .base_url(&nowhere)
         .retries(1)
         .backoff(Duration::from_millis(10))
         .build()

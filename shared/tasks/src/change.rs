@@ -13,10 +13,10 @@ use aicity_store::agents::{self, AgentRecord};
 use aicity_store::tasks::{self, TaskRecord};
 use aicity_store::transact::Transaction;
 use aicity_store::vault::{self, Hold, HoldStatus};
-
-use crate::{notices, webhook_events};
 use serde_json::Value;
 use time::OffsetDateTime;
+
+use crate::{notices, webhook_events};
 
 /// How often a step is re-read and re-decided after losing a race.
 const ATTEMPTS: usize = 5;

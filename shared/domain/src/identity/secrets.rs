@@ -103,11 +103,30 @@ mod tests {
 
     #[test]
     fn secret_hashes_are_stable_hex_and_never_the_secret() {
+        // Known SHA-256 vectors (FIPS 180-2 "abc", the empty string) and a key-shaped
+        // secret hashed outside this code (`printf %s '<key>' | sha256sum`): stored
+        // hashes must keep matching what any SHA-256 gives, in lowercase hex.
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hash_secret(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hash_secret("ac_live_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg"),
+            "f9b00aa6ffcbc095134372a6d5ac9044b106b8b62f5d13a2cf20c66d767ddb9f"
+        );
         let key = generate_api_key();
-        assert_eq!(hash_secret(&key), hash_secret(&key));
-        assert_eq!(hash_secret(&key).len(), 64);
-        assert!(!hash_secret(&key).contains(&key));
-        assert_ne!(hash_secret(&key), hash_secret(&generate_api_key()));
+        let hash = hash_secret(&key);
+        assert_eq!(hash.len(), 64);
+        assert!(
+            hash.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+            "{hash}"
+        );
+        assert!(!hash.contains(&key[API_KEY_PREFIX.len()..]));
+        assert_ne!(hash, hash_secret(&generate_api_key()));
     }
 
     #[test]
