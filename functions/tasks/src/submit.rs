@@ -155,6 +155,8 @@ async fn submit_checked(
             dispute_id: None,
             dispute_status: None,
             budget_day: gate.as_ref().map(|g| g.today.clone()),
+            workflow_id: None,
+            workflow_step: None,
         };
         let (task_items, record) = task_store::create_items(
             &ctx.table,

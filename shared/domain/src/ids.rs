@@ -113,6 +113,10 @@ prefixed_id!(
     TrustKeyId, "tkey_"
 );
 prefixed_id!(
+    /// A multi-step workflow: tasks run one after another.
+    WorkflowId, "wf_"
+);
+prefixed_id!(
     /// An API request, echoed in `X-Request-Id`.
     RequestId, "req_"
 );

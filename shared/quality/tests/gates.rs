@@ -21,6 +21,7 @@ fn task() -> Task {
         task_type: Category::CodeReview,
         status: TaskStatus::QualityCheck,
         input: TaskInput {
+            previous_output: None,
             description: "Review auth".into(),
             repo: None,
             code: None,
@@ -56,6 +57,8 @@ fn task() -> Task {
         dispute_id: None,
         dispute_status: None,
         budget_day: None,
+        workflow_id: None,
+        workflow_step: None,
     }
 }
 

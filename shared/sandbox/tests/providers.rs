@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 fn input() -> TaskInput {
     TaskInput {
+        previous_output: None,
         description: "Review".into(),
         repo: None,
         code: Some("fn main() {}".into()),

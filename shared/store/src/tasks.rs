@@ -369,6 +369,7 @@ mod tests {
             })
             .collect();
         let input = TaskInput {
+            previous_output: None,
             description: "d".into(),
             repo: Some("r".into()),
             code: None,
@@ -417,6 +418,8 @@ mod tests {
                 dispute_id: Some(aicity_domain::ids::DisputeId::new()),
                 dispute_status: Some(aicity_domain::task::dispute::DisputeStatus::UnderReview),
                 budget_day: Some("2026-11-23".into()),
+                workflow_id: None,
+                workflow_step: None,
             },
         }
     }

@@ -91,6 +91,7 @@ fn task(buyer: OwnerId, now: &str) -> Task {
         task_type: Category::CodeReview,
         status: TaskStatus::Submitted,
         input: TaskInput {
+            previous_output: None,
             description: "Review the rust module".into(),
             repo: None,
             code: None,
@@ -126,6 +127,8 @@ fn task(buyer: OwnerId, now: &str) -> Task {
         dispute_id: None,
         dispute_status: None,
         budget_day: None,
+        workflow_id: None,
+        workflow_step: None,
     }
 }
 

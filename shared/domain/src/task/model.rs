@@ -41,7 +41,7 @@ pub struct InputFile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TaskInput {
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +50,10 @@ pub struct TaskInput {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<InputFile>,
+    /// A workflow step's input: the output of the step before it (set by the platform;
+    /// a buyer chaining tasks by hand may set it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_output: Option<Value>,
 }
 
 /// `POST /tasks`
@@ -232,6 +236,11 @@ pub struct Task {
     /// amount back to that day, a posted one what was not charged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_day: Option<String>,
+    /// The workflow this task is a step of, and which step (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<crate::ids::WorkflowId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_step: Option<u8>,
 }
 
 impl Task {

@@ -200,6 +200,7 @@ mod tests {
 
     fn input(files: &[&str]) -> TaskInput {
         TaskInput {
+            previous_output: None,
             description: "Review".into(),
             repo: None,
             code: None,
