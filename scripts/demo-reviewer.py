@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """A tiny code reviewer for the demo: reads the task (JSON) on stdin, looks at the files
-in ./input, and prints a JSON review on stdout. Any command that does this can be an
+in ./input (the sandbox the platform prepared), and prints a JSON review on stdout. Any command that does this can be an
 AI City agent with `aicity agent run --exec`."""
 import json
 import os
 import sys
 
 task = json.load(sys.stdin)
+# The runner starts this in the task's sandbox: the directory the platform made, holding
+# task.json (on stdin too) and input/. Said on stderr, which the runner posts as progress.
+print(f"reviewing in {os.getcwd()} (sandbox {os.environ.get('AICITY_SANDBOX_ID')})", file=sys.stderr)
 files = sorted(os.listdir("input")) if os.path.isdir("input") else []
 findings = []
 for name in files:
@@ -22,4 +25,5 @@ print(json.dumps({
     "findings": f"Reviewed {len(files)} file(s) for: {task['input']['description']}. " + " ".join(findings),
     "issues": findings,
     "recommendations": ["Add tests for the failure paths", "Prefer ? over unwrap() in handlers"],
+    "workdir": os.getcwd(),
 }))

@@ -58,6 +58,11 @@ echo "task $task submitted"
 step "6. Watching it live"
 aicity --config "$work/buyer.json" --api-key "$buyer_key" tasks watch "$task"
 aicity --config "$work/buyer.json" --api-key "$buyer_key" tasks get "$task"
+done_json="$(aicity --config "$work/buyer.json" --api-key "$buyer_key" --json tasks get "$task")"
+sandbox="$(json_field '["sandboxId"]' <<<"$done_json")"
+workdir="$(json_field '["output"]["workdir"]' <<<"$done_json")"
+echo "the reviewer ran in $workdir: the $sandbox sandbox the platform prepared (task.json, input/)"
+[[ "$(basename "$workdir")" == "$sandbox" ]] || { echo "expected the command to run in sandbox $sandbox, it ran in $workdir" >&2; exit 1; }
 
 step "7. Thumbs up"
 aicity --config "$work/buyer.json" --api-key "$buyer_key" tasks feedback "$task" up

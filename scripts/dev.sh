@@ -17,6 +17,10 @@ export ADMIN_EMAILS="${ADMIN_EMAILS:-admin@aicity.local}"
 # webhooks listen`. Never use this key for a deployment.
 export WEBHOOK_SECRET_KEY="${WEBHOOK_SECRET_KEY:-6169636974792d6465762d6b65792d6e6f742d666f722d70726f64756374696f}"
 export WEBHOOK_ALLOW_LOOPBACK="${WEBHOOK_ALLOW_LOOPBACK:-1}"
+# Sandboxes: directories on this machine (SandboxProvider, `e2b` in the template), where
+# an agent runner on this same machine works (`aicity agent run`). SANDBOX_PROVIDER=e2b
+# with E2B_API_KEY uses E2B instead.
+export SANDBOX_PROVIDER="${SANDBOX_PROVIDER:-local}"
 API_PORT="${AICITY_API_PORT:-4000}"
 INVOKE_PORT="${AICITY_INVOKE_PORT:-9000}"
 cd "$ROOT"

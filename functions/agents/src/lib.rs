@@ -1,7 +1,8 @@
 //! `agents`: the registry.
 //!
 //! Owners (Bearer) register and manage their agents; an agent (X-API-Key) reads and
-//! updates itself; any authenticated caller reads public profiles and searches.
+//! updates itself and reads its profitability; any authenticated caller reads public
+//! profiles and searches.
 
 use aicity_domain::embassy::AuditTarget;
 use aicity_domain::identity::agent::MAX_ACTIVE_AGENTS_PER_OWNER;
@@ -39,6 +40,7 @@ pub async fn handle(ctx: &Context, request: Request) -> Result<Response<Body>, A
         Some("GET /api/v1/agents/me") => me(ctx, &request).await,
         Some("PATCH /api/v1/agents/me") => update_me(ctx, &request).await,
         Some("POST /api/v1/agents/me/heartbeat") => heartbeat(ctx, &request).await,
+        Some("GET /api/v1/agents/me/profitability") => profitability(ctx, &request).await,
         Some("GET /api/v1/agents/{id}/reputation") => reputation(ctx, &request).await,
         Some("GET /api/v1/agents/search") => search(ctx, &request).await,
         Some("GET /api/v1/agents/{id}") => public_profile(ctx, &request).await,
@@ -207,6 +209,38 @@ async fn list_own(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
 async fn me(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let record = auth::agent(ctx, request).await?;
     ok(shown(ctx, &record.agent))
+}
+
+/// `GET /agents/me/profitability?period=30d|90d|all` (default `30d`): what the calling
+/// agent made per category and in all, from its day counters since the period's first
+/// UTC day (one bounded Query). The figures' meaning:
+/// `aicity_domain::task::economics::Profit`.
+async fn profitability(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
+    use aicity_domain::task::economics::{Period, ProfitReport, day_name};
+    let record = auth::agent(ctx, request).await?;
+    let period = match query_param(request, "period") {
+        None => Period::Days30,
+        Some(raw) => Period::parse(&raw).ok_or_else(|| {
+            let all: Vec<&str> = Period::ALL.iter().map(|p| p.as_str()).collect();
+            ApiError::validation(vec![FieldError::new(
+                "period",
+                format!("must be one of {}", all.join(", ")),
+            )])
+        })?,
+    };
+    let today = OffsetDateTime::now_utc().date();
+    let since = period.since(today).map(day_name);
+    let rows =
+        aicity_store::stats::profit_rows(ctx.db(), &ctx.table, &record.agent.id, since.as_deref())
+            .await?;
+    let report = ProfitReport::from_rows(rows);
+    ok(json!({
+        "agentId": record.agent.id,
+        "period": period.as_str(),
+        "since": since,
+        "categories": report.categories,
+        "totals": report.totals,
+    }))
 }
 
 /// `POST /agents/me/heartbeat`: the agent is alive (as a poll for work says too).

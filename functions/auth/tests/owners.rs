@@ -237,6 +237,7 @@ async fn session_errors_follow_the_seed() {
     // A suspended owner is refused even with a fresh session.
     let ctx = Context {
         webhook_queue_url: None,
+        routing_queue_url: None,
         limits: Limits::default(),
         ..ctx
     };

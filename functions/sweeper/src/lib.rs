@@ -18,7 +18,9 @@
 //!   admins' review queue (never an automatic refund);
 //! - webhook events recorded but not fanned out a minute later (the send was lost):
 //!   send them again;
-//! - sandboxes of finished tasks, or older than their maximum age: destroy them.
+//! - sandboxes of finished tasks, or older than their maximum age: destroy them;
+//! - workflows whose step ended (or that ended with steps waiting) and whose engine
+//!   did not finish its move (a crash right after the step): move them on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,9 @@ pub struct Deadlines {
     /// Sandboxes of finished tasks are kept this long (the agent may still clean up).
     pub sandbox_grace: Duration,
     pub sandbox_max_age: Duration,
+    /// How long a workflow may stay due before the sweeper moves it on (the engine
+    /// normally does right after the step ends).
+    pub workflow: Duration,
 }
 
 impl Default for Deadlines {
@@ -78,6 +83,7 @@ impl Default for Deadlines {
             settlement_grace: Duration::from_secs(300),
             sandbox_grace: Duration::from_secs(300),
             sandbox_max_age: Duration::from_secs(3_600),
+            workflow: Duration::from_secs(30),
         }
     }
 }
@@ -113,6 +119,8 @@ pub struct Report {
     /// Webhook events sent to the webhooks queue again.
     pub webhooks_redriven: usize,
     pub sandboxes_destroyed: usize,
+    /// Workflows moved on after their engine did not finish.
+    pub workflows_advanced: usize,
 }
 
 impl Sweeper {
@@ -218,6 +226,7 @@ pub async fn sweep(sweeper: &Sweeper) -> Result<Report, ApiError> {
     report.disputes_escalated = escalate_overdue_disputes(sweeper).await?;
     report.webhooks_redriven = redrive_webhook_events(sweeper).await?;
     report.sandboxes_destroyed = destroy_leaked_sandboxes(sweeper).await?;
+    report.workflows_advanced = advance_due_workflows(sweeper).await?;
     tracing::info!(?report, "sweep");
     Ok(report)
 }
@@ -362,6 +371,26 @@ async fn redrive_webhook_events(sweeper: &Sweeper) -> Result<usize, ApiError> {
 }
 
 /// Sandboxes whose task finished (after a grace) or that outlived their maximum age.
+async fn advance_due_workflows(sweeper: &Sweeper) -> Result<usize, ApiError> {
+    let due = aicity_store::workflows::due_before(
+        sweeper.ctx.db(),
+        &sweeper.ctx.table,
+        sweeper.cutoff(sweeper.deadlines.workflow),
+        sweeper.budget,
+    )
+    .await?;
+    let mut advanced = 0;
+    for id in due {
+        match aicity_tasks::workflows::advance_boxed(&sweeper.ctx, &id).await {
+            Ok(()) => advanced += 1,
+            Err(err) => {
+                tracing::warn!(workflow_id = %id, code = %err.code, "workflow advance failed")
+            }
+        }
+    }
+    Ok(advanced)
+}
+
 async fn destroy_leaked_sandboxes(sweeper: &Sweeper) -> Result<usize, ApiError> {
     let ctx = &sweeper.ctx;
     let grace_cutoff = sweeper.cutoff(sweeper.deadlines.sandbox_grace);

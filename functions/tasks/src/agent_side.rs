@@ -87,8 +87,8 @@ fn sandbox_key(task: &aicity_domain::ids::TaskId, sandbox: &str) -> Key {
     Key::new(format!("TASK#{task}"), format!("SANDBOX#{sandbox}"))
 }
 
-/// `POST /tasks/:id/sandbox` → `{sandboxId}`; recorded on the task so it can be checked
-/// and, if leaked, destroyed by the sweeper.
+/// `POST /tasks/:id/sandbox` → `{sandboxId, provider, workdir, local | e2b}`; recorded on
+/// the task so it can be checked and, if leaked, destroyed by the sweeper.
 pub async fn create_sandbox(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let (_, record) = assigned(tasks, request).await?;
@@ -105,7 +105,11 @@ pub async fn create_sandbox(tasks: &Tasks, request: &Request) -> Result<Response
     }
     let sandbox = tasks
         .sandboxes
-        .create(&record.task.id, &record.task.input)
+        .create(
+            &record.task.id,
+            record.task.task_type.as_str(),
+            &record.task.input,
+        )
         .await
         .map_err(sandbox_error)?;
     let mut item = sandbox_key(&record.task.id, &sandbox.id).to_map();
@@ -142,7 +146,9 @@ pub async fn create_sandbox(tasks: &Tasks, request: &Request) -> Result<Response
         .send()
         .await
         .map_err(|e| ApiError::from(aicity_store::StoreError::aws(e)))?;
-    ok(json!({ "sandboxId": sandbox.id }))
+    // How the agent reaches it: the directory, or the E2B sandbox's envd with the
+    // access token of that one sandbox (never the platform's E2B API key).
+    ok(sandbox.answer())
 }
 
 fn sandbox_error(err: aicity_sandbox::SandboxError) -> ApiError {

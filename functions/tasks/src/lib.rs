@@ -1,14 +1,21 @@
 //! `tasks`: the task API.
 //!
+//! Any caller: `GET /tasks/templates`, `GET /tasks/templates/:taskType`.
 //! Buyer (owner token or agent key): `POST /tasks`, `GET /tasks`, `GET /tasks/:id`,
-//! `POST /tasks/:id/cancel`. Assigned agent (agent key): `GET /tasks/submitted`,
-//! `POST /tasks/:id/sandbox`, `DELETE /tasks/:id/sandbox/:sandboxId`,
-//! `POST /tasks/:id/executing`, `/progress`, `/complete`, `/fail`.
+//! `POST /tasks/:id/cancel`, `GET /tasks/estimate`. Assigned agent (agent key):
+//! `GET /tasks/submitted`, `POST /tasks/:id/sandbox`,
+//! `DELETE /tasks/:id/sandbox/:sandboxId`, `POST /tasks/:id/executing`, `/progress`,
+//! `/complete`, `/fail`.
+//! Workflows (owner or agent): `POST /workflows`, `GET /workflows`,
+//! `GET /workflows/:id`, `POST /workflows/:id/cancel`.
 
 mod after_completion;
 mod agent_side;
 mod buyer_side;
+mod estimate;
 mod submit;
+mod templates;
+mod workflows;
 
 use aicity_domain::ids::TaskId;
 use aicity_domain::{ApiError, ErrorCode};
@@ -44,6 +51,9 @@ pub async fn handle(tasks: &Tasks, request: Request) -> Result<Response<Body>, A
         Some("POST /api/v1/tasks") => submit::submit(tasks, &request).await,
         Some("GET /api/v1/tasks") => buyer_side::list(tasks, &request).await,
         Some("GET /api/v1/tasks/submitted") => agent_side::list_submitted(tasks, &request).await,
+        Some("GET /api/v1/tasks/templates") => templates::list(tasks, &request).await,
+        Some("GET /api/v1/tasks/templates/{taskType}") => templates::get(tasks, &request).await,
+        Some("GET /api/v1/tasks/estimate") => estimate::estimate(tasks, &request).await,
         Some("GET /api/v1/tasks/{id}") => buyer_side::get(tasks, &request).await,
         Some("POST /api/v1/tasks/{id}/cancel") => buyer_side::cancel(tasks, &request).await,
         Some("POST /api/v1/tasks/{id}/feedback") => {
@@ -60,6 +70,14 @@ pub async fn handle(tasks: &Tasks, request: Request) -> Result<Response<Body>, A
         Some("POST /api/v1/tasks/{id}/progress") => agent_side::progress(tasks, &request).await,
         Some("POST /api/v1/tasks/{id}/complete") => agent_side::complete(tasks, &request).await,
         Some("POST /api/v1/tasks/{id}/fail") => agent_side::fail(tasks, &request).await,
+        // Boxed: these two handlers' futures are several times the others', and
+        // `handle`'s future is as large as its largest arm (a deep stack in debug builds).
+        Some("POST /api/v1/workflows") => Box::pin(workflows::create(tasks, &request)).await,
+        Some("GET /api/v1/workflows") => workflows::list(tasks, &request).await,
+        Some("GET /api/v1/workflows/{id}") => workflows::get(tasks, &request).await,
+        Some("POST /api/v1/workflows/{id}/cancel") => {
+            Box::pin(workflows::cancel(tasks, &request)).await
+        }
         _ => Err(ApiError::new(ErrorCode::NotFound)),
     }
 }

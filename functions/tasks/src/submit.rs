@@ -121,42 +121,14 @@ async fn submit_checked(
             TaskStatus::Submitted
         };
         let task = Task {
-            id,
-            task_type: body.task_type,
-            status,
-            input: body.input.clone(),
-            max_budget: budget,
-            agent_id: None,
-            caller_owner_id: owner,
-            caller_agent_id: caller_agent,
-            parent_task_id: body.parent_task_id,
-            direct_hire: body.agent_id.is_some(),
-            requested_agent_id: body.agent_id,
-            agreed_price: None,
-            sandbox_id: None,
-            output: None,
-            quality_score: None,
-            self_reported_score: None,
-            credits_charged: None,
-            execution_time_ms: None,
-            feedback: None,
-            failure_reason: None,
-            error_message: None,
-            quality_reasons: Vec::new(),
-            routing_attempts: 0,
-            quality_attempts: 0,
-            declined_by: Vec::new(),
-            created_at: timestamps::format(now),
-            updated_at: timestamps::format(now),
-            completed_at: None,
-            assigned_at: None,
-            started_at: None,
-            settled_at: None,
-            dispute_id: None,
-            dispute_status: None,
             budget_day: gate.as_ref().map(|g| g.today.clone()),
-            workflow_id: None,
-            workflow_step: None,
+            ..Task::submitted(
+                id,
+                &body,
+                (owner, caller_agent),
+                status,
+                &timestamps::format(now),
+            )
         };
         let (task_items, record) = task_store::create_items(
             &ctx.table,
@@ -318,7 +290,7 @@ async fn earlier_try(
     }
 }
 
-async fn check_direct_hire(
+pub(crate) async fn check_direct_hire(
     tasks: &Tasks,
     agent_id: &aicity_domain::ids::AgentId,
     task_type: Category,
@@ -351,7 +323,7 @@ async fn check_direct_hire(
 
 /// Refused up front only when no agent could ever take it (availability and load
 /// aside): a bounded read of the category's best agents.
-async fn check_someone_could(
+pub(crate) async fn check_someone_could(
     tasks: &Tasks,
     task_type: Category,
     budget: Cents,

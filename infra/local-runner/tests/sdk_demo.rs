@@ -22,6 +22,7 @@ files = sorted(os.listdir("input")) if os.path.isdir("input") else []
 print(json.dumps({
   "findings": "Reviewed " + ", ".join(files) + ": the token check in auth.rs is not constant time and an expired session is still accepted by check().",
   "recommendations": ["Compare tokens in constant time", "Reject expired sessions in check()", "Add a test for both"],
+  "workdir": os.getcwd(),
 }))
 '"#;
 
@@ -103,11 +104,11 @@ async fn the_demo_flow_end_to_end_through_the_sdk() {
         let (worker_city, stop, outcomes) = (worker_city.clone(), stop.clone(), outcomes.clone());
         tokio::spawn(async move {
             let config = RunnerConfig {
-                command: REVIEWER.into(),
                 poll: Duration::from_millis(200),
                 timeout: Duration::from_secs(30),
                 work_root: std::env::temp_dir()
                     .join(format!("aicity-runner-{}", ulid::Ulid::generate())),
+                ..RunnerConfig::new(REVIEWER)
             };
             runner::run(&worker_city, &config, stop, |o: &Outcome| {
                 outcomes.lock().unwrap().push(o.clone())
@@ -157,6 +158,25 @@ async fn the_demo_flow_end_to_end_through_the_sdk() {
         done.quality_reasons
     );
     assert_eq!(done.credits_charged.unwrap().get(), 2_500);
+    // The command ran in the sandbox the platform made for the task (the local
+    // provider's directory, named by the task's sandbox id), not a copy of its own.
+    let sandbox = done
+        .sandbox_id
+        .clone()
+        .expect("the task records its sandbox");
+    let workdir = done.output.as_ref().unwrap()["workdir"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        std::path::Path::new(&workdir).file_name().unwrap().to_str(),
+        Some(sandbox.as_str()),
+        "{workdir}"
+    );
+    assert!(
+        workdir.contains("aicity-test-sandboxes"),
+        "the platform's sandbox root: {workdir}"
+    );
     assert!(
         !buyer.tasks().give_feedback(&id, "up").await.unwrap(),
         "a thumbs up refunds nothing"

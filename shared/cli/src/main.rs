@@ -12,8 +12,10 @@ use aicity_cli::embassy::{
 use aicity_cli::messages::explain;
 use aicity_cli::runner::{self, Outcome, RunnerConfig};
 use aicity_cli::webhooks::{self as hooks, EventList, Received, parse_event_list};
+use aicity_cli::workflows::{self as flows, AgentFor, parse_agent_for, parse_status, parse_step};
 use aicity_sdk::embassy::AuditQuery;
 use aicity_sdk::resources::{SearchAgents, SubmitTask};
+use aicity_sdk::workflows::{StepSpec, Workflow, WorkflowStatus};
 use aicity_sdk::{AgentCity, Error};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -22,7 +24,7 @@ use serde_json::{Value, json};
 #[command(
     name = "aicity",
     version,
-    about = "AI City from the command line: accounts, agents, credits, tasks, the Embassy, webhooks"
+    about = "AI City from the command line: accounts, agents, credits, tasks, workflows, the Embassy, webhooks"
 )]
 struct Cli {
     /// The API's base URL.
@@ -75,6 +77,53 @@ enum Command {
     /// Signed event deliveries to your URL (`listen` receives them here, for development).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Tasks run one after another, each given the output of the one before; the
+    /// whole budget is held when the workflow is created.
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
+}
+
+#[derive(Subcommand)]
+enum WorkflowsCommand {
+    /// Create a workflow of 2 to 10 steps (as the agent when an API key is given, else
+    /// the owner): every step's budget is held now, the first step is routed at once.
+    Create {
+        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        name: Option<String>,
+        /// `<taskType>:<maxBudget in cents>:<description>`, once per step, in order
+        /// (e.g. --step code_review:2500:"Review src/auth").
+        #[arg(long = "step", value_parser = parse_step, required_unless_present = "file", conflicts_with = "file")]
+        steps: Vec<StepSpec>,
+        /// `<step>=<agentId>`: hire this agent directly for that step (numbered from 1).
+        #[arg(long = "agent-for", value_parser = parse_agent_for, conflicts_with = "file")]
+        agent_for: Vec<AgentFor>,
+        /// The whole request as JSON instead: {"name": …, "steps": [{"taskType",
+        /// "description", "maxBudget", "agentId"?, "input"?: {…}}]}.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Repeat a create safely (one workflow, one hold); a fresh key by default.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Your workflows, newest first (an owner sees its agents' too).
+    List {
+        /// active, completed, failed or cancelled.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<WorkflowStatus>,
+        #[arg(long)]
+        page: Option<u32>,
+    },
+    /// A workflow and where each step stands.
+    Get { id: String },
+    /// Cancel the steps not yet started and release their credits (a step already
+    /// executing runs to its end).
+    Cancel { id: String },
+    /// Follow a workflow until it ends, printing each step as it moves.
+    Watch {
+        id: String,
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+        poll_seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +203,12 @@ enum AgentsCommand {
     RotateKey {
         id: String,
     },
+    /// The calling agent's revenue, fees, refunds and net per category (agent key).
+    Profitability {
+        /// 30d, 90d or all.
+        #[arg(long, default_value = "30d")]
+        period: String,
+    },
     Deactivate {
         id: String,
     },
@@ -205,6 +260,18 @@ enum TasksCommand {
         #[arg(long)]
         status: Option<String>,
     },
+    /// What each task type takes as input and returns (every type, or one).
+    Templates {
+        task_type: Option<String>,
+    },
+    /// What a task type would cost: eligible agents, their prices, past tasks.
+    Estimate {
+        #[arg(long = "type")]
+        task_type: String,
+        /// Cents.
+        #[arg(long)]
+        max_budget: Option<i64>,
+    },
     /// Follow a task live until it finishes.
     Watch {
         id: String,
@@ -234,8 +301,12 @@ enum AgentCommand {
         /// Between polls: 2 by default, 30 with --webhook.
         #[arg(long)]
         poll_seconds: Option<u64>,
+        /// The command is killed and the task failed with `timeout` after this.
         #[arg(long, default_value_t = 600)]
         timeout_seconds: u64,
+        /// The command's memory (address space) limit in MiB; 0 for none.
+        #[arg(long, default_value_t = 1024)]
+        memory_mb: u64,
         /// Work what is waiting now, then exit.
         #[arg(long, conflicts_with = "webhook")]
         once: bool,
@@ -459,20 +530,22 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
         Command::Tasks(command) => tasks(ctx, command).await?,
         Command::Embassy(command) => embassy(ctx, command).await?,
         Command::Webhooks(command) => webhooks(ctx, command).await?,
+        Command::Workflows(command) => workflows(ctx, command).await?,
         Command::Agent(AgentCommand::Run {
             command,
             poll_seconds,
             timeout_seconds,
+            memory_mb,
             once,
             webhook,
             webhook_port,
         }) => {
             let poll_seconds = poll_seconds.unwrap_or(if webhook { 30 } else { 2 });
             let config = RunnerConfig {
-                command,
                 poll: Duration::from_secs(poll_seconds),
                 timeout: Duration::from_secs(timeout_seconds),
-                work_root: std::env::temp_dir().join("aicity-agent-runner"),
+                memory_limit_mb: (memory_mb > 0).then_some(memory_mb),
+                ..RunnerConfig::new(command)
             };
             let me = city.agents().me().await?;
             eprintln!(
@@ -731,6 +804,13 @@ async fn agents(ctx: &mut Ctx, command: AgentsCommand) -> Result<(), Error> {
                 &json!({"agentId": id, "apiKey": key}),
             );
         }
+        AgentsCommand::Profitability { period } => {
+            let report = city.agents().profitability(Some(&period)).await?;
+            ctx.print(
+                || aicity_cli::economics::profitability_text(&report),
+                &to_json(&report),
+            );
+        }
         AgentsCommand::Deactivate { id } => {
             let agent = city.agents().deactivate(&id).await?;
             ctx.print(|| format!("{id} is {}", agent["status"]), &agent);
@@ -913,11 +993,13 @@ async fn tasks(ctx: &mut Ctx, command: TasksCommand) -> Result<(), Error> {
                 if plain {
                     let detail = match event.event.as_str() {
                         "status" => event.data["status"].as_str().unwrap_or("?").to_owned(),
-                        "progress" => format!(
-                            "{}% {}",
-                            event.data["percent"],
-                            event.data["message"].as_str().unwrap_or("")
-                        ),
+                        "progress" => {
+                            let message = event.data["message"].as_str().unwrap_or("");
+                            match event.data["percent"].as_u64() {
+                                Some(percent) => format!("{percent}% {message}"),
+                                None => message.to_owned(),
+                            }
+                        }
                         "complete" => format!(
                             "quality {}, charged {}",
                             event.data["qualityScore"],
@@ -978,12 +1060,76 @@ async fn tasks(ctx: &mut Ctx, command: TasksCommand) -> Result<(), Error> {
             let dispute = city.tasks().dispute(&id, &reason, &description).await?;
             ctx.print(|| format!("dispute {} filed", dispute["id"]), &dispute);
         }
+        TasksCommand::Templates { task_type } => {
+            let templates = match task_type {
+                Some(task_type) => vec![city.tasks().template(&task_type).await?],
+                None => city.tasks().templates().await?,
+            };
+            let field = |f: &aicity_sdk::resources::TemplateField| {
+                format!(
+                    "    {}{}: {}  {}",
+                    f.name,
+                    if f.required { "" } else { "?" },
+                    f.kind,
+                    f.description
+                )
+            };
+            let text = templates
+                .iter()
+                .map(|t| {
+                    let mut lines = vec![format!("{}  {}", t.task_type, t.description)];
+                    lines.push("  input:".into());
+                    lines.extend(t.fields.iter().map(field));
+                    lines.push("  output:".into());
+                    lines.extend(t.output.fields.iter().map(field));
+                    lines.join("\n")
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let shown = if templates.len() == 1 {
+                to_json(&templates[0])
+            } else {
+                to_json(&templates)
+            };
+            ctx.print(|| text, &shown);
+        }
+        TasksCommand::Estimate {
+            task_type,
+            max_budget,
+        } => {
+            let estimate = city.tasks().estimate(&task_type, max_budget).await?;
+            ctx.print(
+                || aicity_cli::economics::estimate_text(&estimate),
+                &to_json(&estimate),
+            );
+        }
         TasksCommand::Cancel { id } => {
             let task = city.tasks().cancel(&id).await?;
             ctx.print(|| format!("{} is {}", task.id, task.status), &show(&task));
         }
     }
     Ok(())
+}
+
+/// A page of a list, one line per item, with where it is in the list when there are
+/// more pages; `empty` when there is nothing.
+fn page_text<T>(
+    page: &aicity_sdk::resources::Page<T>,
+    line: impl Fn(&T) -> String,
+    empty: &str,
+) -> String {
+    if page.data.is_empty() {
+        return empty.to_owned();
+    }
+    let lines = page.data.iter().map(line).collect::<Vec<_>>().join("\n");
+    if page.pagination.total_pages > 1 {
+        format!(
+            "{lines}\n(page {} of {}, {} in all)",
+            page.pagination.page, page.pagination.total_pages, page.pagination.total
+        )
+    } else {
+        lines
+    }
 }
 
 fn to_json(value: &impl serde::Serialize) -> Value {
@@ -1036,27 +1182,8 @@ async fn embassy(ctx: &mut Ctx, command: EmbassyCommand) -> Result<(), Error> {
         }
         EmbassyCommand::Approvals(ApprovalsCommand::List { status, page }) => {
             let page = embassy.approvals(status.as_deref(), page).await?;
-            let lines = page
-                .data
-                .iter()
-                .map(embassy_text::approval_line)
-                .collect::<Vec<_>>()
-                .join("\n");
             ctx.print(
-                || {
-                    if page.data.is_empty() {
-                        "no approvals".into()
-                    } else if page.pagination.total_pages > 1 {
-                        format!(
-                            "{lines}\n(page {} of {}, {} in all)",
-                            page.pagination.page,
-                            page.pagination.total_pages,
-                            page.pagination.total
-                        )
-                    } else {
-                        lines
-                    }
-                },
+                || page_text(&page, embassy_text::approval_line, "no approvals"),
                 &to_json(&page.data),
             );
         }
@@ -1218,27 +1345,8 @@ async fn webhooks(ctx: &mut Ctx, command: WebhooksCommand) -> Result<(), Error> 
         }
         WebhooksCommand::List { page } => {
             let page = webhooks.list(page).await?;
-            let lines = page
-                .data
-                .iter()
-                .map(hooks::webhook_line)
-                .collect::<Vec<_>>()
-                .join("\n");
             ctx.print(
-                || {
-                    if page.data.is_empty() {
-                        "no webhooks".into()
-                    } else if page.pagination.total_pages > 1 {
-                        format!(
-                            "{lines}\n(page {} of {}, {} in all)",
-                            page.pagination.page,
-                            page.pagination.total_pages,
-                            page.pagination.total
-                        )
-                    } else {
-                        lines
-                    }
-                },
+                || page_text(&page, hooks::webhook_line, "no webhooks"),
                 &to_json(&page.data),
             );
         }
@@ -1352,6 +1460,84 @@ async fn webhooks(ctx: &mut Ctx, command: WebhooksCommand) -> Result<(), Error> 
             }
             server.abort();
             unregister(&city, &id).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn workflows(ctx: &mut Ctx, command: WorkflowsCommand) -> Result<(), Error> {
+    let city = ctx.city.clone();
+    let workflows = city.workflows();
+    let shown = |workflow: &Workflow| flows::workflow_text(workflow);
+    match command {
+        WorkflowsCommand::Create {
+            name,
+            steps,
+            agent_for,
+            file,
+            idempotency_key,
+        } => {
+            let body = match file {
+                Some(path) => flows::read_request(&path),
+                None => flows::request(name.as_deref().unwrap_or_default(), steps, &agent_for),
+            }
+            .map_err(Error::Config)?;
+            let workflow = workflows.create(&body, idempotency_key.as_deref()).await?;
+            ctx.print(
+                || format!("created {}\n{}", workflow.id, shown(&workflow)),
+                &to_json(&workflow),
+            );
+        }
+        WorkflowsCommand::List { status, page } => {
+            let page = workflows.list(status, page).await?;
+            ctx.print(
+                || page_text(&page, flows::workflow_line, "no workflows"),
+                &to_json(&page.data),
+            );
+        }
+        WorkflowsCommand::Get { id } => {
+            let workflow = workflows.get(&id).await?;
+            ctx.print(|| shown(&workflow), &to_json(&workflow));
+        }
+        WorkflowsCommand::Cancel { id } => {
+            let workflow = workflows.cancel(&id).await?;
+            ctx.print(|| shown(&workflow), &to_json(&workflow));
+        }
+        WorkflowsCommand::Watch { id, poll_seconds } => {
+            let stop = shutdown_signal();
+            tokio::pin!(stop);
+            let mut before: Option<Workflow> = None;
+            loop {
+                let fetched = tokio::select! {
+                    _ = &mut stop => break,
+                    fetched = workflows.get(&id) => fetched,
+                };
+                match fetched {
+                    Ok(now) => {
+                        if ctx.json {
+                            if before.as_ref() != Some(&now) {
+                                println!("{}", to_json(&now));
+                            }
+                        } else {
+                            for line in flows::changes(before.as_ref(), &now) {
+                                println!("{line}");
+                            }
+                        }
+                        let finished = now.is_finished();
+                        before = Some(now);
+                        if finished {
+                            break;
+                        }
+                    }
+                    // The API is away for a moment (already retried): keep watching.
+                    Err(err) if err.is_retryable() => eprintln!("warning: {}", explain(&err)),
+                    Err(err) => return Err(err),
+                }
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(Duration::from_secs(poll_seconds)) => {}
+                }
+            }
         }
     }
     Ok(())

@@ -58,6 +58,10 @@ pub fn explain(err: &Error) -> String {
             "it waited too long, so the task was cancelled and its credits released; the agent must submit it again"
         }
         "WEBHOOK_NOT_FOUND" => "see your subscriptions: aicity webhooks list",
+        "WORKFLOW_NOT_FOUND" => "see your workflows: aicity workflows list",
+        "INVALID_WORKFLOW_STATE" => {
+            "the workflow has already ended; see where it stands: aicity workflows get <id>"
+        }
         "WEBHOOK_DELIVERY_NOT_FOUND" => {
             "see its log: aicity webhooks deliveries <webhookId> (entries expire after 30 days)"
         }

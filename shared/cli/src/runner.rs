@@ -1,27 +1,41 @@
 //! The reference agent runner: `aicity agent run --exec "<command>"`.
 //!
 //! Polls for tasks assigned to the agent; for each: provisions a sandbox, marks the
-//! task executing, runs the command in a fresh working directory (the task's input
-//! files under `input/`) with the task as JSON on stdin, posts progress, completes with
-//! the command's output (JSON if it prints JSON, else `{"result": "<text>"}`) or fails
-//! with its error, and destroys the sandbox. A stop request (Ctrl-C) lets the task in
-//! hand finish first, so no task is left half done.
+//! task executing, runs the command in that sandbox (the task's `task.json` on stdin,
+//! its files under `input/`), posts its output lines as progress, completes with the
+//! command's output (JSON if it prints JSON, else `{"result": "<text>"}`) or fails with
+//! its error (`timeout` past the time limit, else `execution_error`), and destroys the
+//! sandbox. A stop request (Ctrl-C) lets the task in hand finish first, so no task is
+//! left half done.
+//!
+//! Where the command runs is what the sandbox answer says:
+//! - `local`: in the sandbox directory the platform prepared, as a process of this
+//!   machine with a clean environment, a time limit and a memory limit ([`local`]);
+//!   the directory must be on this machine (the API runs here, as with `make dev`).
+//! - `e2b`: in the E2B sandbox, through its envd's process API ([`e2b`]).
+//! - An API that names no provider (older than this runner): in a private directory
+//!   of the runner's own, made like a local sandbox, under the same limits.
 //!
 //! With `--webhook` ([`run_with_assignments`]) a verified `task.assigned` delivery
 //! starts the work at once; polling goes on, slower, as a safety net.
 
+pub mod e2b;
+pub mod exec;
+pub mod local;
+
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aicity_domain::task::TaskStatus;
 use aicity_domain::task::model::{Task, is_safe_file_name};
+use aicity_sdk::resources::SandboxAccess;
 use aicity_sdk::{AgentCity, Error};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+
+use exec::{Job, Ran};
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -30,8 +44,26 @@ pub struct RunnerConfig {
     pub poll: Duration,
     /// A task's command is stopped (and the task failed with `timeout`) after this.
     pub timeout: Duration,
-    /// Where working directories are made.
+    /// Where working directories are made for an API that names no sandbox provider.
     pub work_root: PathBuf,
+    /// The command's address space, in MiB (`None`: no limit).
+    pub memory_limit_mb: Option<u64>,
+    /// At most one progress message of the command's output lines this often.
+    pub progress_every: Duration,
+}
+
+impl RunnerConfig {
+    /// The defaults of `aicity agent run`: a 2 s poll, 600 s, 1 GiB, progress every 2 s.
+    pub fn new(command: impl Into<String>) -> Self {
+        Self {
+            command: command.into(),
+            poll: Duration::from_secs(2),
+            timeout: Duration::from_secs(600),
+            work_root: std::env::temp_dir().join("aicity-agent-runner"),
+            memory_limit_mb: Some(1024),
+            progress_every: Duration::from_secs(2),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,24 +72,28 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// What the command gave back.
-struct Ran {
-    success: bool,
-    timed_out: bool,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
 fn tail(text: &str, max: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
     chars[chars.len().saturating_sub(max)..].iter().collect()
 }
 
-async fn run_command(config: &RunnerConfig, task: &Task) -> std::io::Result<Ran> {
+/// For an API that names no provider: a private directory laid out like a local
+/// sandbox (`task.json`, `code.txt`, `input/`), removed afterwards.
+async fn own_directory(
+    config: &RunnerConfig,
+    task: &Task,
+    sandbox: &str,
+) -> std::io::Result<PathBuf> {
     let dir = config.work_root.join(task.id.to_string());
     let input = dir.join("input");
     tokio::fs::create_dir_all(&input).await?;
+    let manifest = json!({
+        "taskId": task.id, "taskType": task.task_type, "sandboxId": sandbox, "input": task.input,
+    });
+    tokio::fs::write(dir.join("task.json"), manifest.to_string()).await?;
+    if let Some(code) = &task.input.code {
+        tokio::fs::write(dir.join("code.txt"), code).await?;
+    }
     for file in task
         .input
         .files
@@ -66,58 +102,85 @@ async fn run_command(config: &RunnerConfig, task: &Task) -> std::io::Result<Ran>
     {
         tokio::fs::write(input.join(&file.name), &file.content).await?;
     }
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&config.command)
-        .current_dir(&dir)
-        .env("AICITY_TASK_ID", task.id.to_string())
-        .env("AICITY_TASK_TYPE", task.task_type.as_str())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let payload = json!({ "taskId": task.id, "taskType": task.task_type, "input": task.input });
-        // A command that ignores its stdin may close it early; that is fine.
-        let _ = stdin.write_all(payload.to_string().as_bytes()).await;
-    }
-    let result = tokio::time::timeout(config.timeout, child.wait_with_output()).await;
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    Ok(match result {
-        Ok(output) => {
-            let output = output?;
-            Ran {
-                success: output.status.success(),
-                timed_out: false,
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-                elapsed: started.elapsed(),
+    Ok(dir)
+}
+
+/// Runs the command where the sandbox answer says; `(where, what it gave back)`.
+async fn run_in_sandbox(
+    config: &RunnerConfig,
+    task: &Task,
+    access: &SandboxAccess,
+    lines: mpsc::UnboundedSender<exec::Line>,
+) -> Result<Ran, String> {
+    let job = Job {
+        command: config.command.clone(),
+        task_id: task.id.to_string(),
+        task_type: task.task_type.as_str().to_owned(),
+        sandbox_id: access.sandbox_id.clone(),
+        timeout: config.timeout,
+        memory_limit: config.memory_limit_mb.map(|mb| mb * 1024 * 1024),
+    };
+    match (access.provider.as_deref(), &access.local, &access.e2b) {
+        (Some("local"), Some(local), _) => {
+            let dir = PathBuf::from(&local.path);
+            if !dir.is_dir() {
+                return Err(format!(
+                    "the local sandbox {} is not on this machine: a local sandbox is a \
+                     directory on the API's machine (make dev); a deployed API uses e2b",
+                    dir.display()
+                ));
             }
+            local::run(&dir, &job, lines).await
         }
-        Err(_) => Ran {
-            success: false,
-            timed_out: true,
-            stdout: String::new(),
-            stderr: String::new(),
-            elapsed: started.elapsed(),
-        },
-    })
+        (Some("e2b"), _, Some(e2b)) => {
+            let workdir = access.workdir.as_deref().unwrap_or("/home/user/task");
+            e2b::Envd::new(e2b.clone()).run(workdir, &job, lines).await
+        }
+        (None, _, _) => {
+            let dir = own_directory(config, task, &access.sandbox_id)
+                .await
+                .map_err(|e| format!("could not prepare a working directory: {e}"))?;
+            let ran = local::run(&dir, &job, lines).await;
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            ran
+        }
+        (Some(other), _, _) => Err(format!(
+            "the API gave a {other} sandbox this runner cannot reach"
+        )),
+    }
 }
 
 /// Works one assigned task from start to finish.
 pub async fn work(city: &AgentCity, config: &RunnerConfig, task: &Task) -> Result<Outcome, Error> {
     let tasks = city.tasks();
     let id = task.id.to_string();
-    let sandbox = tasks.provision_sandbox(&id).await?;
+    let access = tasks.provision_sandbox_access(&id).await?;
+    let sandbox = access.sandbox_id.clone();
     tasks.mark_executing(&id, &sandbox).await?;
-    tasks
-        .progress(&id, &format!("running {}", config.command), Some(10))
-        .await?;
-    let ran = run_command(config, task).await;
+    let place = match (access.provider.as_deref(), access.workdir.as_deref()) {
+        (Some(provider), Some(workdir)) => {
+            format!(" in the {provider} sandbox {sandbox} ({workdir})")
+        }
+        _ => String::new(),
+    };
+    let started = format!("running {}{place}", config.command);
+    let started: String = started
+        .chars()
+        .take(aicity_domain::task::model::MAX_PROGRESS_CHARS)
+        .collect();
+    tasks.progress(&id, &started, Some(10)).await?;
+    let (lines, received) = mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(exec::forward_progress(
+        city.clone(),
+        id.clone(),
+        received,
+        config.progress_every,
+    ));
+    let ran = run_in_sandbox(config, task, &access, lines).await;
+    // Every line is posted before the task completes or fails.
+    let _ = forwarder.await;
     let outcome = match ran {
-        Ok(ran) if ran.success => {
+        Ok(ran) if ran.success() => {
             tasks.progress(&id, "command finished", Some(90)).await?;
             let text = ran.stdout.trim();
             let output = serde_json::from_str::<Value>(text)
@@ -136,9 +199,17 @@ pub async fn work(city: &AgentCity, config: &RunnerConfig, task: &Task) -> Resul
                     format!("the command ran past {:?}", config.timeout),
                 )
             } else {
+                let how = match (ran.exit_code, &ran.status) {
+                    (Some(code), _) => format!("exit code {code}"),
+                    (None, Some(status)) => status.clone(),
+                    (None, None) => "no exit code".into(),
+                };
                 (
                     "execution_error",
-                    format!("the command failed: {}", tail(ran.stderr.trim(), 1_500)),
+                    format!(
+                        "the command failed ({how}): {}",
+                        tail(ran.stderr.trim(), 1_500)
+                    ),
                 )
             };
             tasks.fail(&id, reason, Some(&message)).await?;
@@ -149,7 +220,7 @@ pub async fn work(city: &AgentCity, config: &RunnerConfig, task: &Task) -> Resul
                 .fail(
                     &id,
                     "execution_error",
-                    Some(&format!("could not run the command: {err}")),
+                    Some(&format!("could not run the command: {}", tail(&err, 1_500))),
                 )
                 .await?;
             Outcome::Failed(id.clone())

@@ -432,3 +432,65 @@ async fn the_agent_runner_finishes_the_task_in_hand_on_sigterm_then_stops() {
         "{requests:#?}"
     );
 }
+
+/// A fake of the two template routes, serving the domain's own templates.
+async fn templates_api() -> String {
+    use aicity_domain::identity::Category;
+    use aicity_domain::task::templates;
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/tasks/templates",
+            get(|| async { axum::Json(json!({"success": true, "data": templates::all()})) }),
+        )
+        .route(
+            "/api/v1/tasks/templates/{task_type}",
+            get(|axum::extract::Path(task_type): axum::extract::Path<String>| async move {
+                match Category::parse(&task_type) {
+                    Some(c) => (StatusCode::OK, axum::Json(json!({"success": true, "data": templates::template(c)}))),
+                    None => (StatusCode::NOT_FOUND, axum::Json(json!({"success": false, "error": {"code": "TEMPLATE_NOT_FOUND", "message": "No task type", "details": {}}}))),
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn tasks_templates_lists_every_type_or_shows_one() {
+    let base = templates_api().await;
+    let config = config_path();
+    let run = |args: &'static [&'static str]| {
+        let (base, config) = (base.clone(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--api-key", "ac_live_x"];
+            all.extend_from_slice(args);
+            aicity(&base, &config, &all)
+        })
+    };
+    let (code, out, err) = run(&["tasks", "templates"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bug_fix  Find and fix a bug"), "{out}");
+    assert!(
+        out.contains("    description: text  What the agent should do"),
+        "{out}"
+    );
+    assert!(out.contains("    wordCount?: integer"), "{out}");
+
+    let (code, out, err) = run(&["--json", "tasks", "templates", "bug_fix"])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["taskType"], "bug_fix");
+    assert_eq!(shown["output"]["fields"][0]["name"], "fix");
+    assert_eq!(shown["fields"][5]["type"], "text");
+
+    let (code, out, err) = run(&["tasks", "templates", "cooking"]).await.unwrap();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("TEMPLATE_NOT_FOUND") || err.contains("No task type"),
+        "{err}"
+    );
+}

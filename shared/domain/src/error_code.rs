@@ -240,6 +240,8 @@ error_codes! {
         /// The caller may not perform this task operation (e.g. an agent completing a task assigned
         /// to another agent, an owner reaching another owner's task).
         TaskForbidden = "TASK_FORBIDDEN", 403, "Not allowed to act on this task";
+        /// `GET /tasks/templates/{taskType}` names no task type; `details.allowed` lists them.
+        TemplateNotFound = "TEMPLATE_NOT_FOUND", 404, "No template for this task type";
     }
 
     "vault" {
@@ -395,6 +397,15 @@ error_codes! {
         WebhooksNotConfigured = "WEBHOOKS_NOT_CONFIGURED", 503,
             "Webhooks are temporarily unavailable";
     }
+
+    "workflows" {
+        /// The workflow does not exist, or the caller did not create it (another owner's
+        /// workflow, or another agent's).
+        WorkflowNotFound = "WORKFLOW_NOT_FOUND", 404, "Workflow not found";
+        /// The workflow has ended (`completed`, `failed` or `cancelled`); `details.status`
+        /// says which.
+        InvalidWorkflowState = "INVALID_WORKFLOW_STATE", 409, "The workflow has ended";
+    }
 }
 
 impl ErrorCode {
@@ -425,7 +436,7 @@ mod tests {
     use std::collections::HashSet;
 
     /// How many variants `ordinal` knows.
-    const VARIANT_COUNT: usize = 105;
+    const VARIANT_COUNT: usize = 108;
 
     /// Exhaustive on purpose: a new variant does not compile until it is listed here, and
     /// `all_lists_every_variant_once_in_order` then fails unless `ALL` has it at that place.
@@ -493,51 +504,54 @@ mod tests {
             E::InsufficientCredits => 57,
             E::NoAgentsAvailable => 58,
             E::TaskForbidden => 59,
-            E::WalletNotFound => 60,
-            E::InsufficientBalance => 61,
-            E::PoolInsufficientBalance => 62,
-            E::WalletAccessDenied => 63,
-            E::SameWalletTransfer => 64,
-            E::CannotFundInactiveAgent => 65,
-            E::BudgetLimitExceeded => 66,
-            E::WalletUnderReview => 67,
-            E::NoStripeCustomer => 68,
-            E::NoPaymentMethod => 69,
-            E::InvalidPaymentMethod => 70,
-            E::PaymentMethodNotFound => 71,
-            E::LastPaymentMethod => 72,
-            E::TopUpInProgress => 73,
-            E::PaymentFailed => 74,
-            E::PayoutFailed => 75,
-            E::CourtCaseNotFound => 76,
-            E::CourtCaseForbidden => 77,
-            E::DisputeNotAcceptingResponses => 78,
-            E::ResponseDeadlinePassed => 79,
-            E::ApprovalNotFound => 80,
-            E::ApprovalAlreadyDecided => 81,
-            E::ApprovalExpired => 82,
-            E::PolicyVersionConflict => 83,
-            E::TrustApiKeyNotFound => 84,
-            E::TrustApiKeyAlreadyRevoked => 85,
-            E::StripeNotConfigured => 86,
-            E::StripeCustomerCreateFailed => 87,
-            E::PaymentMethodSetupFailed => 88,
-            E::StripeStatusLookupFailed => 89,
-            E::InvalidWebhookSignature => 90,
-            E::IdempotencyKeyReused => 91,
-            E::IdempotencyInProgress => 92,
-            E::NotFound => 93,
-            E::MethodNotAllowed => 94,
-            E::PayloadTooLarge => 95,
-            E::UnsupportedMediaType => 96,
-            E::ServiceUnavailable => 97,
-            E::EmailAlreadyRegistered => 98,
-            E::InvalidCredentials => 99,
-            E::ExchangeSunset => 100,
-            E::WebhookNotFound => 101,
-            E::WebhookDeliveryNotFound => 102,
-            E::WebhookLimitReached => 103,
-            E::WebhooksNotConfigured => 104,
+            E::TemplateNotFound => 60,
+            E::WalletNotFound => 61,
+            E::InsufficientBalance => 62,
+            E::PoolInsufficientBalance => 63,
+            E::WalletAccessDenied => 64,
+            E::SameWalletTransfer => 65,
+            E::CannotFundInactiveAgent => 66,
+            E::BudgetLimitExceeded => 67,
+            E::WalletUnderReview => 68,
+            E::NoStripeCustomer => 69,
+            E::NoPaymentMethod => 70,
+            E::InvalidPaymentMethod => 71,
+            E::PaymentMethodNotFound => 72,
+            E::LastPaymentMethod => 73,
+            E::TopUpInProgress => 74,
+            E::PaymentFailed => 75,
+            E::PayoutFailed => 76,
+            E::CourtCaseNotFound => 77,
+            E::CourtCaseForbidden => 78,
+            E::DisputeNotAcceptingResponses => 79,
+            E::ResponseDeadlinePassed => 80,
+            E::ApprovalNotFound => 81,
+            E::ApprovalAlreadyDecided => 82,
+            E::ApprovalExpired => 83,
+            E::PolicyVersionConflict => 84,
+            E::TrustApiKeyNotFound => 85,
+            E::TrustApiKeyAlreadyRevoked => 86,
+            E::StripeNotConfigured => 87,
+            E::StripeCustomerCreateFailed => 88,
+            E::PaymentMethodSetupFailed => 89,
+            E::StripeStatusLookupFailed => 90,
+            E::InvalidWebhookSignature => 91,
+            E::IdempotencyKeyReused => 92,
+            E::IdempotencyInProgress => 93,
+            E::NotFound => 94,
+            E::MethodNotAllowed => 95,
+            E::PayloadTooLarge => 96,
+            E::UnsupportedMediaType => 97,
+            E::ServiceUnavailable => 98,
+            E::EmailAlreadyRegistered => 99,
+            E::InvalidCredentials => 100,
+            E::ExchangeSunset => 101,
+            E::WebhookNotFound => 102,
+            E::WebhookDeliveryNotFound => 103,
+            E::WebhookLimitReached => 104,
+            E::WebhooksNotConfigured => 105,
+            E::WorkflowNotFound => 106,
+            E::InvalidWorkflowState => 107,
         }
     }
 
@@ -604,9 +618,19 @@ mod tests {
 
     #[test]
     fn districts_are_known_and_in_documentation_order() {
-        const ORDER: [&str; 11] = [
-            "general", "registry", "exchange", "tasks", "vault", "courts", "embassy", "trust",
-            "payments", "platform", "webhooks",
+        const ORDER: [&str; 12] = [
+            "general",
+            "registry",
+            "exchange",
+            "tasks",
+            "vault",
+            "courts",
+            "embassy",
+            "trust",
+            "payments",
+            "platform",
+            "webhooks",
+            "workflows",
         ];
         let mut current = 0;
         for &code in ErrorCode::ALL {

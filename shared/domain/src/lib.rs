@@ -14,6 +14,7 @@ pub mod trust;
 pub mod validate;
 pub mod vault;
 pub mod webhooks;
+pub mod workflow;
 
 pub use error::{ApiError, FieldError};
 pub use error_code::ErrorCode;

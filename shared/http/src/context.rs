@@ -65,6 +65,9 @@ pub struct Context {
     /// Where recorded webhook events are sent for delivery (`WEBHOOK_QUEUE_URL`); unset,
     /// events are recorded and the sweeper sends them.
     pub webhook_queue_url: Option<String>,
+    /// Where a released workflow step is sent to be routed (`ROUTING_QUEUE_URL`); unset,
+    /// the sweeper routes it.
+    pub routing_queue_url: Option<String>,
 }
 
 impl Context {
@@ -74,6 +77,9 @@ impl Context {
             table: env_var("TABLE_NAME")?,
             limits: Limits::from_env()?,
             webhook_queue_url: std::env::var("WEBHOOK_QUEUE_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
+            routing_queue_url: std::env::var("ROUTING_QUEUE_URL")
                 .ok()
                 .filter(|url| !url.trim().is_empty()),
         })

@@ -22,6 +22,7 @@ fn task() -> Task {
         status: TaskStatus::QualityCheck,
         input: TaskInput {
             previous_output: None,
+            fields: Default::default(),
             description: "Review auth".into(),
             repo: None,
             code: None,

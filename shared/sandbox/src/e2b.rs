@@ -17,8 +17,12 @@
 //! against a live E2B account: the default template's user is `user` with home
 //! `/home/user`, where the task is written (see [`WORKDIR`]).
 //!
+//! The agent is handed the envd URL and the access token (scoped to its one sandbox;
+//! the API key never leaves the platform) and runs its command through envd's
+//! Connect-RPC `process.Process/Start` (see the runner, `aicity agent run`).
+//!
 //! What a sandbox holds, matching the local provider's directory:
-//! `{WORKDIR}/task.json` (task id, sandbox id, the whole input), `{WORKDIR}/code.txt`
+//! `{WORKDIR}/task.json` (task id and type, sandbox id, the whole input), `{WORKDIR}/code.txt`
 //! when the task has code, and `{WORKDIR}/input/{name}` for each input file.
 
 use std::time::Duration;
@@ -27,7 +31,7 @@ use aicity_domain::ids::TaskId;
 use aicity_domain::task::model::{TaskInput, is_safe_file_name};
 use serde::Deserialize;
 
-use crate::{Sandbox, SandboxError, SandboxFuture, SandboxProvider};
+use crate::{Access, Sandbox, SandboxError, SandboxFuture, SandboxProvider};
 
 pub const API_BASE: &str = "https://api.e2b.dev";
 /// Where E2B serves sandboxes when the create answer names no domain.
@@ -117,7 +121,12 @@ impl E2bSandboxes {
         }
     }
 
-    async fn make(&self, task: &TaskId, input: &TaskInput) -> Result<Sandbox, SandboxError> {
+    async fn make(
+        &self,
+        task: &TaskId,
+        task_type: &str,
+        input: &TaskInput,
+    ) -> Result<Sandbox, SandboxError> {
         // Checked before anything is created, as the local provider does.
         if let Some(file) = input.files.iter().find(|f| !is_safe_file_name(&f.name)) {
             return Err(SandboxError::Invalid(format!(
@@ -148,7 +157,7 @@ impl E2bSandboxes {
             return Err(SandboxError::Unavailable(format!("E2B answered {status}")));
         }
         let created: Created = response.json().await.map_err(Self::unavailable)?;
-        if let Err(e) = self.upload(&created, task, input).await {
+        if let Err(e) = self.upload(&created, task, task_type, input).await {
             // A sandbox without its input is no sandbox: do not leak it.
             if let Err(cleanup) = self.remove(&created.sandbox_id).await {
                 tracing::warn!(sandbox = %created.sandbox_id, error = %cleanup,
@@ -157,6 +166,11 @@ impl E2bSandboxes {
             return Err(e);
         }
         Ok(Sandbox {
+            access: Access::E2b {
+                envd_url: self.envd_url(&created),
+                access_token: created.envd_access_token,
+                user: SANDBOX_USER.to_owned(),
+            },
             id: created.sandbox_id,
         })
     }
@@ -166,10 +180,12 @@ impl E2bSandboxes {
         &self,
         created: &Created,
         task: &TaskId,
+        task_type: &str,
         input: &TaskInput,
     ) -> Result<(), SandboxError> {
         let manifest = serde_json::json!({
             "taskId": task,
+            "taskType": task_type,
             "sandboxId": created.sandbox_id,
             "input": input,
         })
@@ -279,8 +295,13 @@ impl SandboxProvider for E2bSandboxes {
         "e2b"
     }
 
-    fn create<'a>(&'a self, task: &'a TaskId, input: &'a TaskInput) -> SandboxFuture<'a, Sandbox> {
-        Box::pin(self.make(task, input))
+    fn create<'a>(
+        &'a self,
+        task: &'a TaskId,
+        task_type: &'a str,
+        input: &'a TaskInput,
+    ) -> SandboxFuture<'a, Sandbox> {
+        Box::pin(self.make(task, task_type, input))
     }
 
     fn destroy<'a>(&'a self, sandbox_id: &'a str) -> SandboxFuture<'a, bool> {

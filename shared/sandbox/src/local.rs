@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use aicity_domain::ids::{SandboxId, TaskId};
 use aicity_domain::task::model::{TaskInput, is_safe_file_name};
 
-use crate::{Sandbox, SandboxError, SandboxFuture, SandboxProvider};
+use crate::{Access, Sandbox, SandboxError, SandboxFuture, SandboxProvider};
 
 pub struct LocalSandboxes {
     root: PathBuf,
@@ -22,14 +22,23 @@ impl LocalSandboxes {
         Some(self.root.join(sandbox_id))
     }
 
-    async fn make(&self, task: &TaskId, input: &TaskInput) -> Result<Sandbox, SandboxError> {
+    async fn make(
+        &self,
+        task: &TaskId,
+        task_type: &str,
+        input: &TaskInput,
+    ) -> Result<Sandbox, SandboxError> {
         let id = SandboxId::new().to_string();
-        let dir = self.root.join(&id);
+        // Absolute: the agent is told this path and runs its command there.
+        let dir = std::path::absolute(self.root.join(&id))
+            .map_err(|e| SandboxError::Unavailable(e.to_string()))?;
         let files = dir.join("input");
         let io = |e: std::io::Error| SandboxError::Unavailable(e.to_string());
         tokio::fs::create_dir_all(&files).await.map_err(io)?;
         restrict(&dir).await.map_err(io)?;
-        let manifest = serde_json::json!({ "taskId": task, "sandboxId": id, "input": input });
+        let manifest = serde_json::json!({
+            "taskId": task, "taskType": task_type, "sandboxId": id, "input": input,
+        });
         tokio::fs::write(dir.join("task.json"), manifest.to_string())
             .await
             .map_err(io)?;
@@ -50,7 +59,10 @@ impl LocalSandboxes {
                 .await
                 .map_err(io)?;
         }
-        Ok(Sandbox { id })
+        Ok(Sandbox {
+            id,
+            access: Access::Local { path: dir },
+        })
     }
 
     async fn remove(&self, sandbox_id: &str) -> Result<bool, SandboxError> {
@@ -81,8 +93,13 @@ impl SandboxProvider for LocalSandboxes {
         "local"
     }
 
-    fn create<'a>(&'a self, task: &'a TaskId, input: &'a TaskInput) -> SandboxFuture<'a, Sandbox> {
-        Box::pin(self.make(task, input))
+    fn create<'a>(
+        &'a self,
+        task: &'a TaskId,
+        task_type: &'a str,
+        input: &'a TaskInput,
+    ) -> SandboxFuture<'a, Sandbox> {
+        Box::pin(self.make(task, task_type, input))
     }
 
     fn destroy<'a>(&'a self, sandbox_id: &'a str) -> SandboxFuture<'a, bool> {

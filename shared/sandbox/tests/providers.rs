@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 fn input() -> TaskInput {
     TaskInput {
         previous_output: None,
+        fields: Default::default(),
         description: "Review".into(),
         repo: None,
         code: Some("fn main() {}".into()),
@@ -35,7 +36,10 @@ async fn a_local_sandbox_is_a_private_directory_with_the_input() {
     let root = std::env::temp_dir().join(format!("aicity-sandbox-test-{}", ulid::Ulid::generate()));
     let provider = LocalSandboxes::new(&root);
     let task = TaskId::new();
-    let sandbox = provider.create(&task, &input()).await.unwrap();
+    let sandbox = provider
+        .create(&task, "code_review", &input())
+        .await
+        .unwrap();
     assert!(sandbox.id.starts_with("sbx_"));
     let dir = provider.path_of(&sandbox.id).unwrap();
     assert_eq!(
@@ -49,6 +53,19 @@ async fn a_local_sandbox_is_a_private_directory_with_the_input() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("task.json")).unwrap()).unwrap();
     assert_eq!(manifest["taskId"], task.to_string());
+    assert_eq!(manifest["taskType"], "code_review");
+
+    // The agent is told where the directory is: absolute, the very one above.
+    let answer = sandbox.answer();
+    assert_eq!(answer["sandboxId"], sandbox.id);
+    assert_eq!(answer["provider"], "local");
+    assert!(std::path::Path::new(answer["workdir"].as_str().unwrap()).is_absolute());
+    assert_eq!(answer["local"]["path"], answer["workdir"]);
+    assert_eq!(
+        std::fs::canonicalize(answer["workdir"].as_str().unwrap()).unwrap(),
+        std::fs::canonicalize(&dir).unwrap()
+    );
+    assert!(answer.get("e2b").is_none());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -57,7 +74,10 @@ async fn a_local_sandbox_is_a_private_directory_with_the_input() {
             0o700
         );
     }
-    let other = provider.create(&TaskId::new(), &input()).await.unwrap();
+    let other = provider
+        .create(&TaskId::new(), "code_review", &input())
+        .await
+        .unwrap();
     assert_ne!(other.id, sandbox.id, "one sandbox per call, isolated");
 
     assert!(provider.destroy(&sandbox.id).await.unwrap());
@@ -70,7 +90,12 @@ async fn a_local_sandbox_is_a_private_directory_with_the_input() {
 
     let mut bad = input();
     bad.files[0].name = "../escape".into();
-    assert!(provider.create(&TaskId::new(), &bad).await.is_err());
+    assert!(
+        provider
+            .create(&TaskId::new(), "code_review", &bad)
+            .await
+            .is_err()
+    );
     std::fs::remove_dir_all(root).ok();
 }
 
@@ -258,7 +283,10 @@ async fn an_e2b_sandbox_holds_the_task_and_its_input_files() {
     let (fake, base) = fake_e2b().await;
     let provider = E2bSandboxes::new(&base, KEY, "base").with_sandbox_url(&base);
     let task = TaskId::new();
-    let sandbox = provider.create(&task, &input()).await.unwrap();
+    let sandbox = provider
+        .create(&task, "code_review", &input())
+        .await
+        .unwrap();
 
     let body = fake.created.lock().unwrap()[0].clone();
     assert_eq!(body["templateID"], "base");
@@ -285,7 +313,28 @@ async fn an_e2b_sandbox_holds_the_task_and_its_input_files() {
         serde_json::from_str(&file(&fake, &sandbox.id, "/home/user/task/task.json").unwrap())
             .unwrap();
     assert_eq!(manifest["taskId"], task.to_string());
+    assert_eq!(manifest["taskType"], "code_review");
     assert_eq!(manifest["sandboxId"], sandbox.id);
+
+    // The agent gets what it needs to reach envd: the URL, the token of this one
+    // sandbox, the user; never the API key.
+    let answer = sandbox.answer();
+    assert_eq!(answer["sandboxId"], sandbox.id);
+    assert_eq!(answer["provider"], "e2b");
+    assert_eq!(answer["workdir"], "/home/user/task");
+    assert_eq!(answer["e2b"]["sandboxId"], sandbox.id);
+    assert_eq!(answer["e2b"]["envdUrl"], base.as_str());
+    assert_eq!(answer["e2b"]["envdPort"], 49983);
+    assert_eq!(answer["e2b"]["user"], "user");
+    assert_eq!(
+        answer["e2b"]["accessToken"],
+        fake.sandboxes.lock().unwrap()[&sandbox.id].token.as_str()
+    );
+    assert!(!answer.to_string().contains(KEY), "the API key stays home");
+    assert!(
+        !format!("{sandbox:?}").contains("tok_"),
+        "the token is not logged"
+    );
     assert_eq!(manifest["input"]["description"], "Review");
     assert_eq!(
         fake.sandboxes.lock().unwrap()[&sandbox.id].files.len(),
@@ -300,7 +349,10 @@ async fn an_e2b_sandbox_holds_the_task_and_its_input_files() {
         name: "say \"hi\".txt".into(),
         content: "line 1\r\n--not a boundary\r\nline 3".into(),
     }];
-    let second = provider.create(&TaskId::new(), &other).await.unwrap();
+    let second = provider
+        .create(&TaskId::new(), "code_review", &other)
+        .await
+        .unwrap();
     assert_ne!(second.id, sandbox.id);
     assert_eq!(
         file(&fake, &second.id, "/home/user/task/input/say \"hi\".txt").as_deref(),
@@ -320,11 +372,16 @@ async fn an_e2b_sandbox_holds_the_task_and_its_input_files() {
 async fn e2b_checks_the_key_on_every_call() {
     let (fake, base) = fake_e2b().await;
     let good = E2bSandboxes::new(&base, KEY, "base").with_sandbox_url(&base);
-    let sandbox = good.create(&TaskId::new(), &input()).await.unwrap();
+    let sandbox = good
+        .create(&TaskId::new(), "code_review", &input())
+        .await
+        .unwrap();
 
     let wrong_key = E2bSandboxes::new(&base, "nope", "base").with_sandbox_url(&base);
     assert!(matches!(
-        wrong_key.create(&TaskId::new(), &input()).await,
+        wrong_key
+            .create(&TaskId::new(), "code_review", &input())
+            .await,
         Err(SandboxError::NotConfigured(_))
     ));
     assert!(
@@ -346,7 +403,9 @@ async fn e2b_checks_the_key_on_every_call() {
 async fn an_e2b_sandbox_that_cannot_take_the_input_is_destroyed_not_handed_out() {
     let (fake, base) = fake_e2b().await;
     let provider = E2bSandboxes::new(&base, KEY, "full-disk").with_sandbox_url(&base);
-    let result = provider.create(&TaskId::new(), &input()).await;
+    let result = provider
+        .create(&TaskId::new(), "code_review", &input())
+        .await;
     assert!(
         matches!(result, Err(SandboxError::Unavailable(_))),
         "{result:?}"
@@ -362,8 +421,24 @@ async fn an_e2b_sandbox_that_cannot_take_the_input_is_destroyed_not_handed_out()
     bad.files[0].name = "../escape".into();
     let provider = E2bSandboxes::new(&base, KEY, "base").with_sandbox_url(&base);
     assert!(matches!(
-        provider.create(&TaskId::new(), &bad).await,
+        provider.create(&TaskId::new(), "code_review", &bad).await,
         Err(SandboxError::Invalid(_))
     ));
     assert_eq!(*fake.calls.lock().unwrap(), calls);
+}
+
+#[tokio::test]
+async fn e2b_without_a_key_answers_not_configured_instead_of_failing_to_start() {
+    let provider = aicity_sandbox::Unconfigured::default_e2b();
+    assert_eq!(provider.name(), "e2b");
+    assert!(matches!(
+        provider
+            .create(&TaskId::new(), "code_review", &input())
+            .await,
+        Err(SandboxError::NotConfigured(_))
+    ));
+    assert!(matches!(
+        provider.destroy("isb1").await,
+        Err(SandboxError::NotConfigured(_))
+    ));
 }

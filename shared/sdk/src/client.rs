@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::Error;
 use crate::resources::{Agents, Auth, Embassy, Tasks, Vault};
 use crate::webhooks::Webhooks;
+use crate::workflows::Workflows;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.aicity.dev";
 
@@ -127,6 +128,12 @@ impl AgentCity {
     /// and their delivery logs.
     pub fn webhooks(&self) -> Webhooks<'_> {
         Webhooks(self)
+    }
+
+    /// Workflows of the caller (the agent with an API key, else the owner): tasks run
+    /// one after another, the whole budget held at creation.
+    pub fn workflows(&self) -> Workflows<'_> {
+        Workflows(self)
     }
 
     pub fn base_url(&self) -> &str {

@@ -16,11 +16,13 @@
 //! by status, with the API's code, message and details.
 
 mod client;
+pub mod economics;
 pub mod embassy;
 mod error;
 pub mod resources;
 pub mod stream;
 pub mod webhooks;
+pub mod workflows;
 
 pub use client::{AgentCity, Builder};
 pub use error::{ApiFailure, Error};

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::client::{AgentCity, As};
 
+pub use crate::economics::{Estimate, EstimateHistory, PriceSpread, ProfitLine, Profitability};
 pub use crate::embassy::{
     Approval, AuditEntry, AuditPage, AuditQuery, Committed, Decision, Embassy, Notification,
     NotificationPage, Party, Policy, PolicyUpdate,
@@ -415,6 +416,34 @@ impl Vault<'_> {
     }
 }
 
+/// `GET /tasks/templates/{taskType}`: what a task type takes as `input` (checked at
+/// submit) and what its output should hold (the rules gate scores it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskTemplate {
+    pub task_type: String,
+    pub description: String,
+    pub fields: Vec<TemplateField>,
+    pub output: TemplateOutput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateOutput {
+    pub fields: Vec<TemplateField>,
+}
+
+/// One field: `type` is `string`, `text`, `url`, `integer`, `boolean`, `string[]`,
+/// `files` or `json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub required: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
 /// `POST /tasks`
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -429,6 +458,68 @@ pub struct SubmitTask {
 }
 
 /// `/tasks`
+/// The answer to `POST /tasks/{id}/sandbox`: the sandbox and how to reach it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxAccess {
+    pub sandbox_id: String,
+    /// `local` or `e2b`; `None` from an API that predates it.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Where `task.json`, `code.txt` and `input/` are, inside the sandbox.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub local: Option<LocalSandboxAccess>,
+    #[serde(default)]
+    pub e2b: Option<E2bSandboxAccess>,
+}
+
+/// A `local` sandbox: a directory on the machine of the API that made it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalSandboxAccess {
+    pub path: String,
+}
+
+/// An `e2b` sandbox, reached through its envd (every call with `E2b-Sandbox-Id`,
+/// `E2b-Sandbox-Port` and the access token, which is scoped to this one sandbox, in
+/// `X-Access-Token`).
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct E2bSandboxAccess {
+    pub sandbox_id: String,
+    pub envd_url: String,
+    #[serde(default = "envd_port")]
+    pub envd_port: u16,
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default = "sandbox_user")]
+    pub user: String,
+}
+
+fn envd_port() -> u16 {
+    49_983
+}
+
+fn sandbox_user() -> String {
+    "user".into()
+}
+
+impl std::fmt::Debug for E2bSandboxAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("E2bSandboxAccess")
+            .field("sandbox_id", &self.sandbox_id)
+            .field("envd_url", &self.envd_url)
+            .field("envd_port", &self.envd_port)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
 pub struct Tasks<'a>(pub(crate) &'a AgentCity);
 
 impl Tasks<'_> {
@@ -449,6 +540,38 @@ impl Tasks<'_> {
                     As::Either,
                     Some(task),
                     &extra,
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    /// Every task type's template (any caller).
+    pub async fn templates(&self) -> Result<Vec<TaskTemplate>, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::GET,
+                    "/tasks/templates",
+                    As::Either,
+                    NO_BODY,
+                    &[],
+                    false,
+                )
+                .await?,
+        )
+    }
+
+    /// One task type's template; an unknown type is `TEMPLATE_NOT_FOUND`.
+    pub async fn template(&self, task_type: &str) -> Result<TaskTemplate, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::GET,
+                    &format!("/tasks/templates/{}", urlencode(task_type)),
+                    As::Either,
+                    NO_BODY,
+                    &[],
                     false,
                 )
                 .await?,
@@ -535,6 +658,23 @@ impl Tasks<'_> {
             )
             .await?;
         decode(data["sandboxId"].clone())
+    }
+
+    /// Agent: provisions a sandbox for the task and says how to reach it (the
+    /// directory of a `local` one, or the envd of an `e2b` one).
+    pub async fn provision_sandbox_access(&self, id: &str) -> Result<SandboxAccess, Error> {
+        decode(
+            self.0
+                .call(
+                    Method::POST,
+                    &format!("/tasks/{id}/sandbox"),
+                    As::Agent,
+                    NO_BODY,
+                    &[],
+                    false,
+                )
+                .await?,
+        )
     }
 
     pub async fn destroy_sandbox(&self, id: &str, sandbox_id: &str) -> Result<bool, Error> {

@@ -25,11 +25,16 @@ pub mod point {
     /// webhooks queue yet.
     pub const BEFORE_WEBHOOK_SEND: &str = "before_webhook_send";
 
-    pub const ALL: [&str; 4] = [
+    /// A workflow's step ended (committed, the workflow marked due), the engine did
+    /// not move the workflow on yet.
+    pub const BEFORE_WORKFLOW_ADVANCE: &str = "before_workflow_advance";
+
+    pub const ALL: [&str; 5] = [
         AFTER_COMMIT_BEFORE_SEND,
         AFTER_CHARGE_BEFORE_CREDIT,
         CONSUMER_AFTER_WRITE,
         BEFORE_WEBHOOK_SEND,
+        BEFORE_WORKFLOW_ADVANCE,
     ];
 }
 

@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod schema;
 pub mod sealing;
 pub mod sessions;
+pub mod stats;
 pub mod tasks;
 pub mod transact;
 pub mod transition;
@@ -30,6 +31,7 @@ pub mod ttl;
 pub mod vault;
 pub mod webhook_events;
 pub mod webhooks;
+pub mod workflows;
 
 pub use config::{AwsClients, StoreConfig};
 pub use error::StoreError;

@@ -357,25 +357,38 @@ mod tests {
 
     use super::*;
 
-    /// The largest task the limits allow: 150 KiB of input, 150 KiB of output stored
-    /// (as tiny numbers, the costliest shape), every reason and the error message at
-    /// their longest in 4-byte characters, every optional field set.
+    /// The largest task the limits allow: 150 KiB of input stored (files, template fields
+    /// and a previous step's output of tiny numbers), 150 KiB of output stored (as tiny
+    /// numbers, the costliest shape), every reason and the error message at their longest
+    /// in 4-byte characters, every optional field set.
     fn worst_case() -> TaskRecord {
         let wide = "𝄞";
         let files = (0..2)
             .map(|i| InputFile {
                 name: format!("{i}.rs"),
-                content: "x".repeat(MAX_INPUT_BYTES / 2 - 64),
+                content: "x".repeat(MAX_INPUT_BYTES / 4 - 64),
             })
             .collect();
-        let input = TaskInput {
-            previous_output: None,
+        let mut input = TaskInput {
+            previous_output: Some(serde_json::Value::Array(vec![
+                json!(7);
+                (MAX_INPUT_BYTES / 2 - 2_000)
+                    / 3
+            ])),
+            fields: Default::default(),
             description: "d".into(),
             repo: Some("r".into()),
             code: None,
             files,
         };
+        input
+            .fields
+            .insert("expectedBehavior".into(), json!("e".repeat(1_000)));
+        let stored =
+            aicity_domain::json_limits::stored_size(&serde_json::to_value(&input).unwrap());
         assert!(serde_json::to_vec(&input).unwrap().len() <= MAX_INPUT_BYTES);
+        assert!(stored <= MAX_INPUT_BYTES, "{stored}");
+        assert!(stored > MAX_INPUT_BYTES - 4_096, "{stored}");
         let output = serde_json::Value::Array(vec![json!(7); (MAX_OUTPUT_BYTES - 3) / 3]);
         assert!(aicity_domain::json_limits::stored_size(&output) <= MAX_OUTPUT_BYTES);
         let now = timestamps::now();
@@ -431,6 +444,26 @@ mod tests {
         let size = crate::item::stored_size(&item);
         assert!(size <= crate::item::MAX_ITEM_BYTES, "{size} bytes");
         assert!(size > 300_000, "the worst case really is large: {size}");
+    }
+
+    #[test]
+    fn template_fields_round_trip_through_an_item() {
+        let mut record = worst_case();
+        let fields = json!({
+            "wordCount": 800, "tone": "dry", "questions": ["why?", "how?"], "draft": true,
+            "nested": {"a": [1, 2.5, null, "x"]}
+        });
+        record.task.input.fields = fields.as_object().unwrap().clone();
+        record.task.input.previous_output = Some(json!({"findings": "ok", "score": 7}));
+        record.task.task_type = Category::BugFix;
+        let item = task_item(&record).unwrap();
+        let back: crate::item::Stored<TaskRecord> = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back.body.task.input, record.task.input);
+        assert_eq!(back.body.task.task_type, Category::BugFix);
+        // Beside the common fields, as the buyer sent them.
+        let shown = serde_json::to_value(&back.body.task).unwrap();
+        assert_eq!(shown["input"]["wordCount"], 800);
+        assert_eq!(shown["input"]["questions"][1], "how?");
     }
 
     #[test]

@@ -216,6 +216,17 @@ pub fn transfer_items(
     task: Option<&TaskId>,
     now: OffsetDateTime,
 ) -> Result<Vec<Labeled>, StoreError> {
+    let mut items = balance_items(table, transfers, now)?;
+    items.extend(entry_items(table, transfers, task, now)?);
+    Ok(items)
+}
+
+/// The balance changes of `transfers`: one conditional update per item touched.
+fn balance_items(
+    table: &str,
+    transfers: &[Transfer],
+    now: OffsetDateTime,
+) -> Result<Vec<Labeled>, StoreError> {
     // (item key) → (label, attribute deltas, minimum-balance needs, identity)
     struct Change {
         label: String,
@@ -327,6 +338,17 @@ pub fn transfer_items(
                 .build(),
         ));
     }
+    Ok(items)
+}
+
+/// The two ledger rows (one per side) of each transfer, naming `task`.
+fn entry_items(
+    table: &str,
+    transfers: &[Transfer],
+    task: Option<&TaskId>,
+    now: OffsetDateTime,
+) -> Result<Vec<Labeled>, StoreError> {
+    let mut items = Vec::new();
     let created_at = timestamps::format(now);
     for t in transfers {
         let id = ulid::Ulid::generate().to_string();
@@ -688,23 +710,9 @@ pub fn hold_items(
 ) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
     let transfers = ledger::hold(*owner, *task, amount)?;
     let mut items = transfer_items(table, &transfers, Some(task), now)?;
-    let record = Hold {
-        id: HoldId::new(),
-        task_id: *task,
-        owner_id: *owner,
-        amount,
-        status: HoldStatus::Pending,
-        agent_id: None,
-        charged: Cents::ZERO,
-        earning: Cents::ZERO,
-        fee: Cents::ZERO,
-        refunded: Cents::ZERO,
-        created_at: timestamps::format(now),
-        updated_at: timestamps::format(now),
-    };
     items.push(put_new(
         table,
-        Stored::new(hold_key(task), record).to_item()?,
+        Stored::new(hold_key(task), new_hold(owner, task, amount, now)).to_item()?,
         "hold",
     )?);
     Ok((items, transfers))
@@ -734,6 +742,49 @@ async fn hold_failure(client: &Client, table: &str, task: &TaskId, done: HoldSta
         Ok(h) => VaultError::WrongState(Some(h.status)),
         Err(StoreError::NotFound) => VaultError::WrongState(None),
         Err(err) => VaultError::Store(err),
+    }
+}
+
+/// Holds for several tasks of one owner in one transaction (a workflow's steps): one
+/// update of the pool for the sum (a transaction may touch an item only once), each
+/// task's own hold record and ledger rows, so each hold ends exactly once on its own.
+pub fn holds_items(
+    table: &str,
+    owner: &OwnerId,
+    holds: &[(TaskId, Cents)],
+    now: OffsetDateTime,
+) -> Result<(Vec<Labeled>, Vec<Transfer>), VaultError> {
+    let mut all = Vec::new();
+    let mut items = Vec::new();
+    for (task, amount) in holds {
+        let transfers = ledger::hold(*owner, *task, *amount)?;
+        items.extend(entry_items(table, &transfers, Some(task), now)?);
+        items.push(put_new(
+            table,
+            Stored::new(hold_key(task), new_hold(owner, task, *amount, now)).to_item()?,
+            "hold",
+        )?);
+        all.extend(transfers);
+    }
+    let mut balances = balance_items(table, &all, now)?;
+    balances.extend(items);
+    Ok((balances, all))
+}
+
+fn new_hold(owner: &OwnerId, task: &TaskId, amount: Cents, now: OffsetDateTime) -> Hold {
+    Hold {
+        id: HoldId::new(),
+        task_id: *task,
+        owner_id: *owner,
+        amount,
+        status: HoldStatus::Pending,
+        agent_id: None,
+        charged: Cents::ZERO,
+        earning: Cents::ZERO,
+        fee: Cents::ZERO,
+        refunded: Cents::ZERO,
+        created_at: timestamps::format(now),
+        updated_at: timestamps::format(now),
     }
 }
 

@@ -92,6 +92,7 @@ fn task(buyer: OwnerId, now: &str) -> Task {
         status: TaskStatus::Submitted,
         input: TaskInput {
             previous_output: None,
+            fields: Default::default(),
             description: "Review the rust module".into(),
             repo: None,
             code: None,
@@ -137,6 +138,7 @@ async fn measure(base: &AwsClients, counter: &ItemsRead, n: usize, tasks: usize)
     let table = aicity_testkit::fresh_table(base).await;
     let ctx = aicity_http::Context {
         webhook_queue_url: None,
+        routing_queue_url: None,
         clients: base.clone(),
         table: table.clone(),
         limits: aicity_http::Limits::default(),

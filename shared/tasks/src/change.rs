@@ -56,6 +56,9 @@ pub struct Change {
     pub money: Money,
     /// Further items for the same transaction (e.g. a dispute record).
     pub extra: Vec<aicity_store::vault::Labeled>,
+    /// Made by the workflow engine itself, which moves on by itself: a step it ends
+    /// does not call it back.
+    pub by_workflow: bool,
 }
 
 impl Change {
@@ -66,7 +69,13 @@ impl Change {
             agent: None,
             money: Money::Untouched,
             extra: Vec::new(),
+            by_workflow: false,
         }
+    }
+
+    pub fn by_workflow(mut self) -> Self {
+        self.by_workflow = true;
+        self
     }
 
     pub fn with_item(mut self, item: aicity_store::vault::Labeled) -> Self {
@@ -142,12 +151,14 @@ where
     F: Fn(&Loaded) -> Result<Option<Change>, ApiError>,
 {
     let mut last_error = None;
-    for _ in 0..ATTEMPTS {
+    for attempt in 1..=ATTEMPTS {
         let loaded = load(ctx, task_id, candidate).await?;
         let Some(change) = decide(&loaded)? else {
             return Ok(loaded.task);
         };
         let now = OffsetDateTime::now_utc();
+        let workflow_due = crate::workflows::step_ended(&loaded.task.task, &change.task)
+            .filter(|_| !change.by_workflow);
         let (mut items, record) =
             tasks::save_items(&ctx.table, &loaded.task, change.task, change.events, now)?;
         let agent_after = change.agent.clone();
@@ -191,6 +202,10 @@ where
             {
                 Some(vault::unfreeze_items(&ctx.table, hold, wallet, refund, now))
             }
+            // The hold is read after the task: a racing run of the same step (a
+            // redelivery) may have committed in between, so the task read is stale.
+            // Read both again; only a hold that stays out of place is a bug.
+            _ if attempt < ATTEMPTS => continue,
             (money, hold, _) => {
                 tracing::error!(task_id = %task_id, ?money, hold = ?hold.map(|h| h.status), "the hold is not where this step starts");
                 return Err(ApiError::internal());
@@ -208,6 +223,15 @@ where
                 change.money,
                 loaded.hold.as_ref(),
             )?);
+            // The estimate's and the profitability report's counters, in the same
+            // transaction as the money they count.
+            items.extend(crate::economics::items(
+                &ctx.table,
+                &record.task,
+                change.money,
+                loaded.hold.as_ref(),
+                now,
+            )?);
         }
         items.extend(notices::for_change(
             &ctx.table,
@@ -218,6 +242,13 @@ where
         let events = webhook_events::for_change(&loaded, &record.task);
         items.extend(webhook_events::items(&ctx.table, &events)?);
         items.extend(change.extra);
+        // A workflow's step ended: the workflow is due for its engine in the same
+        // transaction, so the next move happens even if this process dies right after.
+        if let Some(workflow) = &workflow_due {
+            items.push(aicity_store::workflows::due_item(
+                &ctx.table, workflow, now,
+            )?);
+        }
         // A task leaving `pending_approval` ends its approval in the same transaction
         // (the Embassy's deny and expiry say how; otherwise approved or cancelled).
         let leaves_approval = loaded.task.task.status == TaskStatus::PendingApproval
@@ -248,13 +279,25 @@ where
                     return Err(ApiError::internal());
                 }
                 webhook_events::send(ctx, &events).await;
+                if let Some(workflow) = &workflow_due {
+                    if aicity_store::faults::fires(
+                        &ctx.table,
+                        aicity_store::faults::point::BEFORE_WORKFLOW_ADVANCE,
+                    ) {
+                        return Err(ApiError::internal());
+                    }
+                    // Best effort here; the due mark makes the sweeper finish it.
+                    if let Err(err) = crate::workflows::advance_boxed(ctx, workflow).await {
+                        tracing::warn!(workflow_id = %workflow, code = %err.code, "workflow step left to the sweeper");
+                    }
+                }
                 return Ok(record);
             }
             Err(err)
                 if err.failed_labels().iter().any(|l| {
                     matches!(
                         *l,
-                        "task" | "agent" | "hold" | "event" | "dispute" | "approval"
+                        "task" | "agent" | "hold" | "event" | "dispute" | "approval" | "workflow"
                     ) || l.starts_with("wallet:")
                 }) =>
             {

@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod budgets;
 pub mod change;
 pub mod disputes;
+pub mod economics;
 pub mod messages;
 pub mod notices;
 pub mod outcomes;
@@ -18,6 +19,7 @@ pub mod quality_stage;
 pub mod routing;
 pub mod settlement;
 pub mod webhook_events;
+pub mod workflows;
 
 pub use change::{Change, apply};
 

@@ -88,6 +88,7 @@ pub async fn context(limits: aicity_http::Limits) -> aicity_http::Context {
         table,
         limits,
         webhook_queue_url: None,
+        routing_queue_url: None,
     }
 }
 

@@ -93,6 +93,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
     });
     let api = aicity_http::Context {
         webhook_queue_url: env.get("WEBHOOK_QUEUE_URL").cloned(),
+        routing_queue_url: env.get("ROUTING_QUEUE_URL").cloned(),
         clients: clients.clone(),
         table: table.clone(),
         limits: aicity_http::Limits::default(),

@@ -69,6 +69,8 @@ wire_enum!(
     Category {
         CodeGeneration = "code_generation",
         CodeReview = "code_review",
+        /// Its own kind of work (not an alias of `code_generation`): priced and reputed apart.
+        BugFix = "bug_fix",
         Testing = "testing",
         DataAnalysis = "data_analysis",
         ContentCreation = "content_creation",

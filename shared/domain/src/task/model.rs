@@ -1,7 +1,7 @@
 //! A task as stored and shown, what a buyer submits, and the events of its life.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::FieldError;
 use crate::identity::Category;
@@ -17,9 +17,11 @@ pub const MAX_CODE_CHARS: usize = 100_000;
 pub const MAX_FILES: usize = 20;
 pub const MAX_FILE_NAME_CHARS: usize = 255;
 pub const MAX_FILE_CHARS: usize = 100_000;
-/// All of a task's input together, as JSON (input is all strings, so its stored size
-/// is smaller). The size budget of a task item (DynamoDB stops at 400 KB):
-/// input ≤ 150 KiB + output ≤ 150 KiB stored + quality reasons ≤ 20 × 500 characters
+/// All of a task's input together (its template's fields included): at most this as
+/// JSON and at most this stored ([`crate::json_limits::stored_size`]; `previousOutput`
+/// and the template's `integer` and `json` fields may hold numbers). The size budget of
+/// a task item (DynamoDB stops at 400 KB):
+/// input ≤ 150 KiB stored + output ≤ 150 KiB stored + quality reasons ≤ 20 × 500 characters
 /// (≤ 40 KB in UTF-8) + error message ≤ 2,000 characters (≤ 8 KB) + the rest (ids,
 /// timestamps, index keys: < 4 KB) ≤ 359 KB. `aicity-store` checks every task item
 /// against the limit before writing and a test builds the worst case.
@@ -40,8 +42,10 @@ pub struct InputFile {
     pub content: String,
 }
 
+/// What a buyer gives: the fields every task type takes, and the fields of its task
+/// type's template (`crate::task::templates`), which submit checks against it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct TaskInput {
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +58,10 @@ pub struct TaskInput {
     /// a buyer chaining tasks by hand may set it too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_output: Option<Value>,
+    /// The task type's own fields (e.g. `expectedBehavior` of a `bug_fix`), by their
+    /// wire names. Anything its template does not list is refused at submit.
+    #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
 }
 
 /// `POST /tasks`
@@ -133,6 +141,7 @@ impl Validate for SubmitTask {
                 ));
             }
         }
+        crate::task::templates::template(self.task_type).check_input(&input.fields, errors);
         let size = serde_json::to_vec(input)
             .map(|b| b.len())
             .unwrap_or(usize::MAX);
@@ -141,6 +150,8 @@ impl Validate for SubmitTask {
                 "input",
                 format!("must be at most {MAX_INPUT_BYTES} bytes in all"),
             ));
+        } else if let Ok(value) = serde_json::to_value(input) {
+            crate::json_limits::check(errors, "input", &value, MAX_INPUT_BYTES);
         }
     }
 }
@@ -244,6 +255,55 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task as a buyer's submit creates it, in `status` (`submitted`, or
+    /// `pending_approval` / `waiting` before it), nothing done yet.
+    pub fn submitted(
+        id: TaskId,
+        body: &SubmitTask,
+        buyer: (OwnerId, Option<AgentId>),
+        status: TaskStatus,
+        at: &str,
+    ) -> Self {
+        Self {
+            id,
+            task_type: body.task_type,
+            status,
+            input: body.input.clone(),
+            max_budget: Cents(body.max_budget),
+            agent_id: None,
+            caller_owner_id: buyer.0,
+            caller_agent_id: buyer.1,
+            parent_task_id: body.parent_task_id,
+            direct_hire: body.agent_id.is_some(),
+            requested_agent_id: body.agent_id,
+            agreed_price: None,
+            sandbox_id: None,
+            output: None,
+            quality_score: None,
+            self_reported_score: None,
+            credits_charged: None,
+            execution_time_ms: None,
+            feedback: None,
+            failure_reason: None,
+            error_message: None,
+            quality_reasons: Vec::new(),
+            routing_attempts: 0,
+            quality_attempts: 0,
+            declined_by: Vec::new(),
+            created_at: at.to_owned(),
+            updated_at: at.to_owned(),
+            completed_at: None,
+            assigned_at: None,
+            started_at: None,
+            settled_at: None,
+            dispute_id: None,
+            dispute_status: None,
+            budget_day: None,
+            workflow_id: None,
+            workflow_step: None,
+        }
+    }
+
     /// A dispute is open: the agent's earning for this task is frozen.
     pub fn dispute_open(&self) -> bool {
         self.dispute_status.is_some_and(|s| s.is_open())
@@ -313,6 +373,95 @@ mod tests {
                 "input.files[2].name"
             ]
         );
+    }
+
+    #[test]
+    fn a_bug_fix_takes_its_template_fields_and_keeps_them() {
+        let body = serde_json::json!({
+            "taskType": "bug_fix", "maxBudget": 500,
+            "input": {"description": "Fix the crash", "repo": "https://github.com/o/r",
+                      "expectedBehavior": "200 OK", "actualBehavior": "500", "stepsToReproduce": "curl /"}
+        });
+        assert!(submit(body.clone()).is_empty());
+        let task: SubmitTask = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(task.task_type, Category::BugFix);
+        assert_eq!(task.input.fields["expectedBehavior"], "200 OK");
+        assert_eq!(task.input.fields.len(), 3);
+        // Shown and stored as given: the template's fields beside the common ones.
+        let shown = serde_json::to_value(&task.input).unwrap();
+        assert_eq!(shown, body["input"]);
+        let back: TaskInput = serde_json::from_value(shown).unwrap();
+        assert_eq!(back, task.input);
+        // A plain input shows no trace of them.
+        let plain: TaskInput =
+            serde_json::from_value(serde_json::json!({"description": "d"})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({"description": "d"})
+        );
+    }
+
+    #[test]
+    fn input_is_checked_against_its_template() {
+        let fields = submit(serde_json::json!({
+            "taskType": "content_creation", "maxBudget": 500,
+            "input": {"description": "Write a post", "wordCount": "long", "tone": "dry", "colour": "red"}
+        }));
+        assert_eq!(fields, ["input.colour", "input.wordCount"]);
+        // A field of another template is unknown here.
+        assert_eq!(
+            submit(serde_json::json!({
+                "taskType": "code_review", "maxBudget": 500,
+                "input": {"description": "Review", "wordCount": 3}
+            })),
+            ["input.wordCount"]
+        );
+    }
+
+    fn parse_error(value: serde_json::Value) -> String {
+        serde_json::from_value::<SubmitTask>(value)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_missing_description_or_a_mistyped_common_field_fails_to_parse() {
+        let missing = parse_error(serde_json::json!({
+            "taskType": "bug_fix", "maxBudget": 500, "input": {"actualBehavior": "500"}
+        }));
+        assert!(missing.contains("missing field `description`"), "{missing}");
+        let mistyped = parse_error(serde_json::json!({
+            "taskType": "bug_fix", "maxBudget": 500, "input": {"description": "d", "repo": 5}
+        }));
+        assert!(mistyped.contains("invalid type"), "{mistyped}");
+    }
+
+    #[test]
+    fn an_unknown_task_type_lists_the_known_ones() {
+        let message = parse_error(serde_json::json!({
+            "taskType": "bugfix", "maxBudget": 500, "input": {"description": "d"}
+        }));
+        assert!(message.contains("unknown variant `bugfix`"), "{message}");
+        for category in Category::ALL {
+            assert!(message.contains(category.as_str()), "{message}");
+        }
+    }
+
+    #[test]
+    fn numbers_in_the_input_count_at_their_stored_size() {
+        // A list of small numbers: within the limit as JSON, half again as large stored.
+        let list = serde_json::Value::Array(vec![serde_json::json!(1); MAX_INPUT_BYTES / 2 - 100]);
+        let input = serde_json::json!({"description": "d", "previousOutput": list});
+        assert!(serde_json::to_vec(&input).unwrap().len() <= MAX_INPUT_BYTES);
+        let task: SubmitTask = serde_json::from_value(serde_json::json!({
+            "taskType": "general", "maxBudget": 500, "input": input
+        }))
+        .unwrap();
+        let mut errors = Vec::new();
+        task.validate(&mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "input");
+        assert!(errors[0].message.contains("stored"), "{errors:?}");
     }
 
     #[test]

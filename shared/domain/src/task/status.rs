@@ -3,6 +3,8 @@
 //! ```text
 //!   pending_approval ──approve──► submitted    (over the agent's approval threshold)
 //!       └─deny / expire / cancel──► cancelled
+//!   waiting ──step released──► submitted       (a workflow step, once the step before
+//!       └─cancel (workflow failed or cancelled)──► cancelled    it completed)
 //!   submitted ──route──► routing ──assign──► submitted (assigned, waiting for the agent)
 //!       │                   │  └─no agent──► failed
 //!       │ (assigned)        └─cancel──► cancelled
@@ -25,6 +27,9 @@ use serde::{Deserialize, Serialize};
 pub enum TaskStatus {
     /// Held, waiting for the submitting agent's owner to approve (the Embassy).
     PendingApproval,
+    /// A workflow step, held since the workflow was created, waiting for the step
+    /// before it to complete.
+    Waiting,
     Submitted,
     Routing,
     Executing,
@@ -36,8 +41,9 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 9] = [
+    pub const ALL: [TaskStatus; 10] = [
         TaskStatus::PendingApproval,
+        TaskStatus::Waiting,
         TaskStatus::Submitted,
         TaskStatus::Routing,
         TaskStatus::Executing,
@@ -51,6 +57,7 @@ impl TaskStatus {
     pub const fn as_str(self) -> &'static str {
         match self {
             TaskStatus::PendingApproval => "pending_approval",
+            TaskStatus::Waiting => "waiting",
             TaskStatus::Submitted => "submitted",
             TaskStatus::Routing => "routing",
             TaskStatus::Executing => "executing",
@@ -112,6 +119,8 @@ pub enum Actor {
 pub enum TaskEvent {
     /// The submitting agent's owner approved a task over its approval threshold.
     Approved,
+    /// The workflow engine released a step: the step before it completed.
+    StepReleased,
     /// The router claims the task to pick an agent (also a re-route of a stale assignment).
     RoutingStarted,
     /// The router assigned an agent; the task waits for it to start.
@@ -137,8 +146,9 @@ pub enum TaskEvent {
 }
 
 impl TaskEvent {
-    pub const ALL: [TaskEvent; 12] = [
+    pub const ALL: [TaskEvent; 13] = [
         TaskEvent::Approved,
+        TaskEvent::StepReleased,
         TaskEvent::RoutingStarted,
         TaskEvent::AgentAssigned,
         TaskEvent::RoutingFailed,
@@ -157,8 +167,8 @@ impl TaskEvent {
         use Actor::*;
         use TaskEvent::*;
         match self {
-            RoutingStarted | AgentAssigned | RoutingFailed | TimedOut | QualityPassed
-            | QualityFailed => matches!(actor, Platform),
+            StepReleased | RoutingStarted | AgentAssigned | RoutingFailed | TimedOut
+            | QualityPassed | QualityFailed => matches!(actor, Platform),
             ExecutionStarted | OutputSubmitted | AgentFailed => matches!(actor, AssignedAgent),
             Cancelled | Refunded => matches!(actor, Submitter | Platform),
             Approved => matches!(actor, Submitter),
@@ -203,6 +213,7 @@ pub fn transition(
     }
     let to = match (from, event) {
         (S::PendingApproval, E::Approved) => S::Submitted,
+        (S::Waiting, E::StepReleased) => S::Submitted,
         (S::Submitted, E::RoutingStarted) => S::Routing,
         (S::Routing, E::AgentAssigned) => S::Submitted,
         (S::Routing, E::RoutingFailed) => S::Failed,
@@ -212,7 +223,7 @@ pub fn transition(
         (S::Executing, E::TimedOut) => S::Failed,
         (S::QualityCheck, E::QualityPassed) => S::Completed,
         (S::QualityCheck, E::QualityFailed) => S::Failed,
-        (S::PendingApproval | S::Submitted | S::Routing, E::Cancelled) => S::Cancelled,
+        (S::PendingApproval | S::Waiting | S::Submitted | S::Routing, E::Cancelled) => S::Cancelled,
         (S::Completed, E::Refunded) => S::Refunded,
         _ => return Err(TransitionError::InvalidState { from, event }),
     };
@@ -241,6 +252,13 @@ mod tests {
             (S::PendingApproval, E::Approved, &[Submitter], S::Submitted),
             (
                 S::PendingApproval,
+                E::Cancelled,
+                &[Submitter, Platform],
+                S::Cancelled,
+            ),
+            (S::Waiting, E::StepReleased, &[Platform], S::Submitted),
+            (
+                S::Waiting,
                 E::Cancelled,
                 &[Submitter, Platform],
                 S::Cancelled,
@@ -381,13 +399,16 @@ mod tests {
     }
 
     proptest! {
-        /// Random walks from where a task is created (`submitted`, or `pending_approval`
-        /// over an approval threshold): every accepted step is an edge of the table,
-        /// final states never move, `completed` only ever moves to `refunded`, and
-        /// nothing ever goes back to `pending_approval`.
+        /// Random walks from where a task is created (`submitted`, `pending_approval`
+        /// over an approval threshold, `waiting` as a later workflow step): every
+        /// accepted step is an edge of the table, final states never move, `completed`
+        /// only ever moves to `refunded`, and nothing ever goes back to
+        /// `pending_approval` or `waiting`.
         #[test]
         fn random_walks_respect_the_machine(
-            start in prop::sample::select(vec![TaskStatus::Submitted, TaskStatus::PendingApproval]),
+            start in prop::sample::select(vec![
+                TaskStatus::Submitted, TaskStatus::PendingApproval, TaskStatus::Waiting,
+            ]),
             steps in prop::collection::vec((any_event(), any_actor()), 0..64)
         ) {
             let mut status = start;
@@ -401,7 +422,8 @@ mod tests {
                             prop_assert_eq!(to, TaskStatus::Refunded);
                         }
                         prop_assert_ne!(to, TaskStatus::PendingApproval);
-                        if before == TaskStatus::PendingApproval {
+                        prop_assert_ne!(to, TaskStatus::Waiting);
+                        if matches!(before, TaskStatus::PendingApproval | TaskStatus::Waiting) {
                             prop_assert!(matches!(to, TaskStatus::Submitted | TaskStatus::Cancelled));
                         }
                         status = to;
