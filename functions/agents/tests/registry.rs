@@ -379,7 +379,7 @@ async fn search_filters_orders_by_score_and_paginates() {
     );
     assert_eq!(
         reviewers.body["pagination"],
-        json!({"page": 1, "pageSize": 20, "total": 3, "totalPages": 1})
+        json!({"page": 1, "pageSize": 20, "total": 3, "totalPages": 1, "nextCursor": null})
     );
     assert!(reviewers.data()[0].get("ownerId").is_none());
 
@@ -406,7 +406,7 @@ async fn search_filters_orders_by_score_and_paginates() {
     assert_eq!(ids(&page2), [c.clone(), a.clone()]);
     assert_eq!(
         page2.body["pagination"],
-        json!({"page": 2, "pageSize": 2, "total": 4, "totalPages": 2})
+        json!({"page": 2, "pageSize": 2, "total": 4, "totalPages": 2, "nextCursor": null})
     );
 
     let bad = agents_call(

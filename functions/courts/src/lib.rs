@@ -26,9 +26,7 @@ use aicity_domain::{ApiError, ErrorCode, FieldError};
 use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::request::query_param;
-use aicity_http::{
-    Context, PageRequest, Pagination, json_body, ok, paginated, path_param, route_key,
-};
+use aicity_http::{Context, PageRequest, json_body, listed, ok, path_param, route_key};
 use aicity_store::{
     StoreError, agents, assessments, disputes as dispute_store, tasks as task_store,
 };
@@ -229,29 +227,8 @@ fn status_filter(request: &Request) -> Result<Option<DisputeStatus>, ApiError> {
         .transpose()
 }
 
-fn page(
-    mut found: Vec<Dispute>,
-    request: &Request,
-    status: Option<DisputeStatus>,
-) -> Result<Response<Body>, ApiError> {
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
-    if let Some(status) = status {
-        found.retain(|d| d.status == status);
-    }
-    let total = found.len() as u64;
-    let items = found
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .collect();
-    paginated(items, Pagination::new(page, total))
-}
-
-/// `GET /courts/disputes?role=buyer|seller&status=&page=&pageSize=`: the caller's
-/// disputes as buyer, as seller, or both (no `role`), newest first.
+/// `GET /courts/disputes?role=buyer|seller&status=&page=&pageSize=&cursor=`: the
+/// caller's disputes as buyer, as seller, or both (no `role`), newest first.
 async fn list(courts: &Courts, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &courts.ctx;
     let caller = auth::caller(ctx, request).await?;
@@ -265,36 +242,30 @@ async fn list(courts: &Courts, request: &Request) -> Result<Response<Body>, ApiE
             return Err(ApiError::invalid_field("role", "must be buyer or seller"));
         }
     };
-    let owner = caller.owner_id();
-    let mut found = Vec::new();
-    if as_buyer {
-        found.extend(
-            dispute_store::filed_by(ctx.db(), &ctx.table, &owner)
-                .await?
-                .into_iter()
-                .filter(|d| match &caller {
-                    Caller::Owner(_) => true,
-                    Caller::Agent(agent) => d.buyer_agent_id == Some(agent.agent.id),
-                }),
-        );
-    }
-    if as_seller {
-        found.extend(
-            dispute_store::against(ctx.db(), &ctx.table, &owner)
-                .await?
-                .into_iter()
-                .filter(|d| match &caller {
-                    Caller::Owner(_) => true,
-                    Caller::Agent(agent) => d.agent_id == Some(agent.agent.id),
-                }),
-        );
-    }
-    found.sort_by_key(|d| std::cmp::Reverse(d.id));
-    page(found, request, status)
+    let page = PageRequest::from_request(request)?;
+    let agent = match &caller {
+        Caller::Owner(_) => None,
+        Caller::Agent(agent) => Some(agent.agent.id),
+    };
+    let filter = dispute_store::DisputeFilter {
+        as_buyer,
+        as_seller,
+        agent: agent.as_ref(),
+        status,
+    };
+    let found = dispute_store::of_owner(
+        ctx.db(),
+        &ctx.table,
+        &caller.owner_id(),
+        filter,
+        &page.ask(),
+    )
+    .await?;
+    listed(found)
 }
 
-/// `GET /courts/review-queue?page=&pageSize=`: admins; disputes under review, the
-/// longest waiting first.
+/// `GET /courts/review-queue?page=&pageSize=&cursor=`: admins; disputes under review,
+/// the longest waiting first.
 async fn review_queue(courts: &Courts, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &courts.ctx;
     let caller = auth::caller(ctx, request).await?;
@@ -304,8 +275,8 @@ async fn review_queue(courts: &Courts, request: &Request) -> Result<Response<Bod
             "Only Courts admins see the review queue",
         ));
     }
-    let queue = dispute_store::review_queue(ctx.db(), &ctx.table).await?;
-    page(queue, request, None)
+    let page = PageRequest::from_request(request)?;
+    listed(dispute_store::review_queue(ctx.db(), &ctx.table, &page.ask()).await?)
 }
 
 /// Whether the caller is on the buyer's or the seller's side of `task`, or an admin.

@@ -24,9 +24,7 @@ use aicity_domain::{ApiError, ErrorCode, FieldError};
 use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, OwnerCaller};
 use aicity_http::request::query_param;
-use aicity_http::{
-    Context, PageRequest, Pagination, json_body, ok, paginated, path_param, route_key,
-};
+use aicity_http::{Context, PageRequest, json_body, listed, ok, path_param, route_key};
 use aicity_store::embassy as store;
 use aicity_store::{StoreError, agents};
 use aicity_tasks::approvals::{self, Decision};
@@ -168,19 +166,11 @@ fn parse_status(request: &Request) -> Result<Option<ApprovalStatus>, ApiError> {
 async fn list_approvals(embassy: &Embassy, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &embassy.ctx;
     let owner = auth::owner(ctx, request).await?;
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
+    let page = PageRequest::from_request(request)?;
     let status = parse_status(request)?;
-    let found = store::approvals_of(ctx.db(), &ctx.table, &owner.owner.id, status).await?;
-    let total = found.len() as u64;
-    let items: Vec<_> = found
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .collect();
-    paginated(items, Pagination::new(page, total))
+    let found =
+        store::approvals_of(ctx.db(), &ctx.table, &owner.owner.id, status, &page.ask()).await?;
+    listed(found)
 }
 
 /// The approval in the path, if it is the caller's.

@@ -20,10 +20,7 @@ use aicity_domain::trust::{
 use aicity_domain::{ApiError, ErrorCode, FieldError, timestamps};
 use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, TrustQuota};
-use aicity_http::request::query_param;
-use aicity_http::{
-    Context, PageRequest, Pagination, created, json_body, ok, paginated, path_param, route_key,
-};
+use aicity_http::{Context, PageRequest, created, json_body, listed, ok, path_param, route_key};
 use aicity_store::StoreError;
 use aicity_store::agents;
 use aicity_store::config::MissingEnv;
@@ -112,19 +109,10 @@ async fn create_key(trust: &Trust, request: &Request) -> Result<Response<Body>, 
 async fn list_keys(trust: &Trust, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &trust.ctx;
     let owner = auth::owner(ctx, request).await?;
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
-    let (keys, total) = trust_keys::list_by_owner(
-        ctx.db(),
-        &ctx.table,
-        &owner.owner.id,
-        page.offset(),
-        page.page_size,
-    )
-    .await?;
-    paginated(keys, Pagination::new(page, total))
+    let page = PageRequest::from_request(request)?;
+    let keys =
+        trust_keys::list_by_owner(ctx.db(), &ctx.table, &owner.owner.id, &page.ask()).await?;
+    listed(keys)
 }
 
 fn key_not_found() -> ApiError {

@@ -177,10 +177,7 @@ async fn a_declined_card_is_a_502_and_credits_nothing() {
         )
         .await;
     assert_eq!((answer.status, answer.code()), (502, "PAYMENT_FAILED"));
-    assert_eq!(
-        answer.body["error"]["details"]["reason"],
-        "Your card was declined."
-    );
+    assert_eq!(answer.body["error"]["details"]["reason"], "card_declined");
     assert_eq!(world.pool(&token).await["balance"], 0);
 }
 
@@ -363,10 +360,17 @@ async fn transactions_list_newest_first_and_filter_by_type() {
                 .query("pageSize", "1"),
         )
         .await;
+    let pagination = &top_ups.body["pagination"];
     assert_eq!(
-        top_ups.body["pagination"],
-        json!({"page": 1, "pageSize": 1, "total": 2, "totalPages": 2})
+        (&pagination["page"], &pagination["pageSize"]),
+        (&json!(1), &json!(1))
     );
+    assert_eq!(
+        (&pagination["total"], &pagination["totalPages"]),
+        (&json!(2), &json!(2)),
+        "a lower bound before the end: this page and one more"
+    );
+    assert!(pagination["nextCursor"].is_string(), "{pagination}");
     assert_eq!(top_ups.data()[0]["amount"], 2_000);
     let bad = world
         .vault(
@@ -415,6 +419,7 @@ async fn stripe_without_its_key_answers_503_and_the_rest_works() {
         Some("stripe"),
         None,
         None,
+        true,
         world.ctx().db().clone(),
         world.ctx().table.clone(),
     )
@@ -428,4 +433,74 @@ async fn stripe_without_its_key_answers_503_and_the_rest_works() {
         answer.body
     );
     assert_eq!(world.pool(&token).await["balance"], 0);
+}
+
+/// No default provider: a deployment that chose none, or chose `local` outside an
+/// emulator without `ALLOW_LOCAL_PAYMENTS=true`, starts, and a top-up answers 503
+/// `PAYMENTS_NOT_CONFIGURED` (never a free credit) while the rest of the vault works.
+#[tokio::test]
+async fn payments_without_a_chosen_provider_answer_503_and_the_rest_works() {
+    let mut world = World::new().await;
+    let settings: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("PAYMENT_PROVIDER", "")],
+        &[("PAYMENT_PROVIDER", "local")],
+        &[
+            ("PAYMENT_PROVIDER", "local"),
+            ("ALLOW_LOCAL_PAYMENTS", "no"),
+        ],
+    ];
+    for vars in settings {
+        world.vault.payments = aicity_vault::payments::from_settings(
+            |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            world.ctx().db().clone(),
+            world.ctx().table.clone(),
+        )
+        .await
+        .expect("starts");
+        let token = world.owner().await;
+        let answer = world.top_up(&token, 1_000).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (503, "PAYMENTS_NOT_CONFIGURED"),
+            "{vars:?}: {:?}",
+            answer.body
+        );
+        assert_eq!(world.pool(&token).await["balance"], 0, "{vars:?}");
+        let transactions = world
+            .vault(Call::at("GET", "/api/v1/vault/transactions").bearer(&token))
+            .await;
+        assert_eq!(transactions.status, 200, "the rest works");
+    }
+    // Against an emulator, or explicitly allowed, `local` charges.
+    for vars in [
+        [
+            ("PAYMENT_PROVIDER", "local"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ],
+        [
+            ("PAYMENT_PROVIDER", "local"),
+            ("ALLOW_LOCAL_PAYMENTS", "true"),
+        ],
+    ] {
+        world.vault.payments = aicity_vault::payments::from_settings(
+            |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            world.ctx().db().clone(),
+            world.ctx().table.clone(),
+        )
+        .await
+        .unwrap();
+        let token = world.owner().await;
+        let answer = world.top_up(&token, 1_000).await;
+        assert_eq!(answer.status, 200, "{vars:?}: {:?}", answer.body);
+        assert_eq!(world.pool(&token).await["balance"], 1_000);
+    }
 }

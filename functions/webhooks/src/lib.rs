@@ -22,9 +22,7 @@ use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::request::query_param;
 use aicity_http::ssrf::{self, Resolver};
-use aicity_http::{
-    Context, PageRequest, Pagination, created, json_body, ok, paginated, path_param, route_key,
-};
+use aicity_http::{Context, PageRequest, created, json_body, listed, ok, path_param, route_key};
 use aicity_store::StoreError;
 use aicity_store::sealing::SecretSealer;
 use aicity_store::webhooks::{self as store, DeliveryMessage, SubscriptionRecord};
@@ -234,21 +232,11 @@ async fn create(webhooks: &Webhooks, request: &Request) -> Result<Response<Body>
 async fn list(webhooks: &Webhooks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &webhooks.ctx;
     let caller = auth::caller(ctx, request).await?;
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
-    let mut found = store::of_principal(ctx.db(), &ctx.table, &principal(&caller)).await?;
+    let page = PageRequest::from_request(request)?;
     // Newest first (ids are ULIDs).
-    found.sort_by(|a, b| b.subscription.id.cmp(&a.subscription.id));
-    let total = found.len() as u64;
-    let items: Vec<Subscription> = found
-        .iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .map(view)
-        .collect();
-    paginated(items, Pagination::new(page, total))
+    let found =
+        store::page_of_principal(ctx.db(), &ctx.table, &principal(&caller), &page.ask()).await?;
+    listed(found.map(|record| view(&record)))
 }
 
 /// The subscription in the path, if it is the caller's.

@@ -587,16 +587,16 @@ async fn a_dispute_after_settlement_takes_the_earning_back_and_the_next_earning_
         assert_watch_right(&world, task).await;
     }
     let agent: AgentId = agent.parse().unwrap();
-    let (entries, _) = vault::entries(
+    let entries = vault::entries(
         &world.clients.dynamodb,
         world.table(),
         &aicity_domain::vault::Account::Shortfall(agent),
         None,
-        0,
-        10,
+        &aicity_store::paging::PageAsk::new(1, 10, None),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .items;
     let moves: Vec<(String, i64)> = entries
         .iter()
         .map(|e| (e.kind.as_str().to_owned(), e.amount.get()))

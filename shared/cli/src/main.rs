@@ -1122,7 +1122,14 @@ fn page_text<T>(
         return empty.to_owned();
     }
     let lines = page.data.iter().map(line).collect::<Vec<_>>().join("\n");
-    if page.pagination.total_pages > 1 {
+    if let Some(cursor) = page.next_cursor() {
+        // Before the last page the total is only a lower bound (lists are read a page
+        // at a time); say that there is more and where it continues.
+        format!(
+            "{lines}\n(page {}, more after this one; next cursor {cursor})",
+            page.pagination.page
+        )
+    } else if page.pagination.total_pages > 1 {
         format!(
             "{lines}\n(page {} of {}, {} in all)",
             page.pagination.page, page.pagination.total_pages, page.pagination.total

@@ -71,6 +71,14 @@ pub fn paginated<T: Serialize>(
     ))
 }
 
+/// 200 with a page read by `aicity_store::paging`.
+pub fn listed<T: Serialize>(
+    page: aicity_store::paging::Listed<T>,
+) -> Result<Response<Body>, ApiError> {
+    let pagination = Pagination::of(&page);
+    paginated(page.items, pagination)
+}
+
 /// The error envelope with the code's status; 429 adds `Retry-After` when the details
 /// carry `retryAfter` seconds.
 pub fn error_response(err: &ApiError) -> Response<Body> {

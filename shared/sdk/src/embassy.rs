@@ -287,16 +287,26 @@ impl Embassy<'_> {
         status: Option<&str>,
         page: Option<u32>,
     ) -> Result<Page<Approval>, Error> {
+        self.approvals_page(approvals_path(status, page)).await
+    }
+
+    /// [`Self::approvals`] after the page whose `next_cursor` is `cursor`.
+    pub async fn approvals_after(
+        &self,
+        status: Option<&str>,
+        cursor: &str,
+    ) -> Result<Page<Approval>, Error> {
+        self.approvals_page(crate::resources::with_cursor(
+            approvals_path(status, None),
+            cursor,
+        ))
+        .await
+    }
+
+    async fn approvals_page(&self, path: String) -> Result<Page<Approval>, Error> {
         decode(
             self.0
-                .call(
-                    Method::GET,
-                    &approvals_path(status, page),
-                    As::Owner,
-                    NO_BODY,
-                    &[],
-                    true,
-                )
+                .call(Method::GET, &path, As::Owner, NO_BODY, &[], true)
                 .await?,
         )
     }

@@ -34,13 +34,26 @@ pub struct Page<T> {
     pub pagination: Pagination,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// `total`/`total_pages` are exact on the last page (`next_cursor` is `None`), a lower
+/// bound before it (the API never counts a whole list).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     pub page: u32,
     pub page_size: u32,
     pub total: u64,
     pub total_pages: u64,
+    /// Pass to a list's `*_after` method (or `cursor` filter) for the next page;
+    /// `None` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The cursor of the next page, `None` on the last.
+    pub fn next_cursor(&self) -> Option<&str> {
+        self.pagination.next_cursor.as_deref()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +88,12 @@ pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     } else {
         format!("?{}", parts.join("&"))
     }
+}
+
+/// `path` with `cursor=` added to its query.
+pub(crate) fn with_cursor(path: String, cursor: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}cursor={}", urlencode(cursor))
 }
 
 pub(crate) fn urlencode(text: &str) -> String {
@@ -163,6 +182,8 @@ pub struct SearchAgents {
     pub trust_tier: Option<String>,
     pub page: Option<u32>,
     pub page_size: Option<u32>,
+    /// The `next_cursor` of the page before (then `page` is not needed).
+    pub cursor: Option<String>,
 }
 
 /// `/agents`
@@ -179,16 +200,21 @@ impl Agents<'_> {
     }
 
     pub async fn list(&self) -> Result<Page<Value>, Error> {
+        self.list_after(None).await
+    }
+
+    /// The owner's agents, 100 a page, after the page whose `next_cursor` is `cursor`.
+    pub async fn list_after(&self, cursor: Option<&str>) -> Result<Page<Value>, Error> {
+        let path = format!(
+            "/agents{}",
+            query(&[
+                ("pageSize", Some("100".to_owned())),
+                ("cursor", cursor.map(str::to_owned)),
+            ])
+        );
         decode(
             self.0
-                .call(
-                    Method::GET,
-                    "/agents?pageSize=100",
-                    As::Owner,
-                    NO_BODY,
-                    &[],
-                    true,
-                )
+                .call(Method::GET, &path, As::Owner, NO_BODY, &[], true)
                 .await?,
         )
     }
@@ -223,6 +249,7 @@ impl Agents<'_> {
                 ("trustTier", filter.trust_tier.clone()),
                 ("page", filter.page.map(|p| p.to_string())),
                 ("pageSize", filter.page_size.map(|p| p.to_string())),
+                ("cursor", filter.cursor.clone()),
             ])
         );
         decode(
@@ -599,12 +626,33 @@ impl Tasks<'_> {
         role: Option<&str>,
         page: Option<u32>,
     ) -> Result<Page<Task>, Error> {
+        self.list_at(status, role, page, None).await
+    }
+
+    /// [`Self::list`] after the page whose `next_cursor` is `cursor`.
+    pub async fn list_after(
+        &self,
+        status: Option<&str>,
+        role: Option<&str>,
+        cursor: &str,
+    ) -> Result<Page<Task>, Error> {
+        self.list_at(status, role, None, Some(cursor)).await
+    }
+
+    async fn list_at(
+        &self,
+        status: Option<&str>,
+        role: Option<&str>,
+        page: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Task>, Error> {
         let path = format!(
             "/tasks{}",
             query(&[
                 ("status", status.map(str::to_owned)),
                 ("role", role.map(str::to_owned)),
                 ("page", page.map(|p| p.to_string())),
+                ("cursor", cursor.map(str::to_owned)),
             ])
         );
         decode(

@@ -301,16 +301,19 @@ impl Webhooks<'_> {
     }
 
     pub async fn list(&self, page: Option<u32>) -> Result<Page<Webhook>, Error> {
+        self.list_path_page(list_path(page)).await
+    }
+
+    /// [`Self::list`] after the page whose `next_cursor` is `cursor`.
+    pub async fn list_after(&self, cursor: &str) -> Result<Page<Webhook>, Error> {
+        self.list_path_page(crate::resources::with_cursor(list_path(None), cursor))
+            .await
+    }
+
+    async fn list_path_page(&self, path: String) -> Result<Page<Webhook>, Error> {
         decode(
             self.0
-                .call(
-                    Method::GET,
-                    &list_path(page),
-                    As::Either,
-                    NO_BODY,
-                    &[],
-                    true,
-                )
+                .call(Method::GET, &path, As::Either, NO_BODY, &[], true)
                 .await?,
         )
     }
@@ -553,6 +556,14 @@ mod tests {
     fn paths_and_bodies() {
         assert_eq!(list_path(None), "/webhooks");
         assert_eq!(list_path(Some(2)), "/webhooks?page=2");
+        assert_eq!(
+            crate::resources::with_cursor(list_path(None), "ab-c_1"),
+            "/webhooks?cursor=ab-c_1"
+        );
+        assert_eq!(
+            crate::resources::with_cursor(list_path(Some(2)), "x="),
+            "/webhooks?page=2&cursor=x%3D"
+        );
         assert_eq!(webhook_path("wh_1", ""), "/webhooks/wh_1");
         assert_eq!(
             webhook_path("wh/../x", "/enable"),

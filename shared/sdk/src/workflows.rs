@@ -185,16 +185,26 @@ impl Workflows<'_> {
         status: Option<WorkflowStatus>,
         page: Option<u32>,
     ) -> Result<Page<Workflow>, Error> {
+        self.list_path_page(list_path(status, page)).await
+    }
+
+    /// [`Self::list`] after the page whose `next_cursor` is `cursor`.
+    pub async fn list_after(
+        &self,
+        status: Option<WorkflowStatus>,
+        cursor: &str,
+    ) -> Result<Page<Workflow>, Error> {
+        self.list_path_page(crate::resources::with_cursor(
+            list_path(status, None),
+            cursor,
+        ))
+        .await
+    }
+
+    async fn list_path_page(&self, path: String) -> Result<Page<Workflow>, Error> {
         decode(
             self.0
-                .call(
-                    Method::GET,
-                    &list_path(status, page),
-                    As::Either,
-                    NO_BODY,
-                    &[],
-                    true,
-                )
+                .call(Method::GET, &path, As::Either, NO_BODY, &[], true)
                 .await?,
         )
     }
@@ -305,6 +315,14 @@ mod tests {
             "pagination": {"page": 1, "pageSize": 20, "total": 1, "totalPages": 1}
         }))
         .unwrap();
+        assert_eq!(listed.next_cursor(), None, "an older server: no cursor");
+        let more: Page<Workflow> = serde_json::from_value(json!({
+            "success": true, "data": [],
+            "pagination": {"page": 1, "pageSize": 20, "total": 21, "totalPages": 2,
+                "nextCursor": "eyJsIjoid2YifQ"}
+        }))
+        .unwrap();
+        assert_eq!(more.next_cursor(), Some("eyJsIjoid2YifQ"));
         let listed = &listed.data[0];
         assert!(!listed.is_finished());
         assert_eq!(listed.caller_agent_id.as_deref(), Some("ag_9"));

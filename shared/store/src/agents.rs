@@ -247,18 +247,26 @@ pub async fn list_by_owner(
     client: &Client,
     table: &str,
     owner: &OwnerId,
-) -> Result<Vec<Agent>, StoreError> {
-    let records: Vec<AgentRecord> = crate::item::query_all(|| {
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Agent>, crate::paging::PageError> {
+    let partition = owner_agents_partition(owner);
+    let binding = crate::paging::Binding {
+        list: format!("agents|{owner}"),
+        names: crate::paging::GSI1_KEY,
+        partition: Some((GSI1.pk, partition.clone())),
+    };
+    let query = || {
         client
             .query()
             .table_name(table)
             .index_name(GSI1.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1.pk)
-            .expression_attribute_values(":pk", AttributeValue::S(owner_agents_partition(owner)))
-    })
-    .await?;
-    Ok(records.into_iter().map(|r| r.agent).collect())
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
+    };
+    let page: crate::paging::Listed<AgentRecord> =
+        crate::paging::single(query, false, &binding, ask).await?;
+    Ok(page.map(|r| r.agent))
 }
 
 /// The items that write `after` over `before` if nobody changed the agent in between
@@ -534,10 +542,27 @@ pub async fn search(
     client: &Client,
     table: &str,
     filter: &SearchFilter,
-    offset: u64,
-    limit: u32,
-) -> Result<(Vec<PublicProfile>, u64), StoreError> {
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<PublicProfile>, crate::paging::PageError> {
     let partition = format!("CAT#{}", filter.category.map_or("*", Category::as_str));
+    // The cursor is bound to the whole query (a start key outside `minScore`'s range
+    // would be refused by DynamoDB); the liveness cut moves with time and is left out.
+    let binding = crate::paging::Binding {
+        list: format!(
+            "agents.search|{partition}|{}|{}|{}|{}|{}",
+            filter
+                .min_score
+                .map_or_else(|| "*".to_owned(), |m| m.to_string()),
+            filter.availability.map_or("*", Availability::as_str),
+            filter.framework.map_or("*", Framework::as_str),
+            filter.trust_tier.map_or("*", TrustTier::as_str),
+            filter
+                .verification_status
+                .map_or("*", VerificationStatus::as_str),
+        ),
+        names: crate::paging::GSI2_KEY,
+        partition: Some((GSI2.pk, partition.clone())),
+    };
     let mut names = HashMap::from([("#pk".to_owned(), GSI2.pk.to_owned())]);
     let mut values = HashMap::from([(":pk".to_owned(), AttributeValue::S(partition))]);
     let mut key_condition = "#pk = :pk".to_owned();
@@ -584,7 +609,7 @@ pub async fn search(
         }
     }
     let filter_expression = (!filters.is_empty()).then(|| filters.join(" AND "));
-    let matches: Vec<PublicProfile> = crate::item::query_all(|| {
+    let query = || {
         client
             .query()
             .table_name(table)
@@ -594,13 +619,6 @@ pub async fn search(
             .set_expression_attribute_names(Some(names.clone()))
             .set_expression_attribute_values(Some(values.clone()))
             .scan_index_forward(false)
-    })
-    .await?;
-    let total = matches.len() as u64;
-    let page = matches
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .collect();
-    Ok((page, total))
+    };
+    crate::paging::single(query, filter_expression.is_some(), &binding, ask).await
 }

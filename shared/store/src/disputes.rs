@@ -104,68 +104,111 @@ pub async fn get(client: &Client, table: &str, id: &DisputeId) -> Result<Dispute
     crate::item::get(client, table, &key(id)).await
 }
 
-async fn query(
-    client: &Client,
-    table: &str,
+type Source<'a> = crate::paging::BoxedSource<'a>;
+
+/// One side's disputes (before an id if given), newest first, only one agent's and
+/// in one status if given.
+fn side<'a>(
+    client: &'a Client,
+    table: &'a str,
     index: crate::schema::Gsi,
     partition: String,
-    newest_first: bool,
-) -> Result<Vec<Dispute>, StoreError> {
-    crate::item::query_all(|| {
+    agent: Option<(&'static str, String)>,
+    status: Option<DisputeStatus>,
+) -> Source<'a> {
+    crate::paging::newest_first(
+        client,
+        table,
+        index,
+        partition,
+        agent,
+        status.map(|s| s.as_str()),
+    )
+}
+
+/// Which disputes of an owner's side to list.
+#[derive(Debug, Clone, Copy)]
+pub struct DisputeFilter<'a> {
+    /// Those the owner's side filed (as buyer).
+    pub as_buyer: bool,
+    /// Those against the owner's agents (as seller).
+    pub as_seller: bool,
+    /// Only those of this agent of the owner (as the buyer's agent or the seller).
+    pub agent: Option<&'a aicity_domain::ids::AgentId>,
+    pub status: Option<DisputeStatus>,
+}
+
+/// A page of an owner's disputes, newest first.
+pub async fn of_owner(
+    client: &Client,
+    table: &str,
+    owner: &OwnerId,
+    filter: DisputeFilter<'_>,
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Dispute>, crate::paging::PageError> {
+    let agent = filter.agent.map(ToString::to_string);
+    let binding = crate::paging::Binding {
+        list: format!(
+            "courts.disputes|{owner}|{}{}|{}|{}",
+            if filter.as_buyer { "b" } else { "" },
+            if filter.as_seller { "s" } else { "" },
+            agent.as_deref().unwrap_or("*"),
+            filter.status.map_or("*", DisputeStatus::as_str)
+        ),
+        names: &["id"],
+        partition: None,
+    };
+    let mut sources = Vec::new();
+    if filter.as_buyer {
+        sources.push(side(
+            client,
+            table,
+            crate::schema::GSI1,
+            buyer_partition(owner),
+            agent.clone().map(|a| ("buyerAgentId", a)),
+            filter.status,
+        ));
+    }
+    if filter.as_seller {
+        sources.push(side(
+            client,
+            table,
+            crate::schema::GSI2,
+            seller_partition(owner),
+            agent.map(|a| ("agentId", a)),
+            filter.status,
+        ));
+    }
+    crate::paging::merged(&sources, &binding, valid_id, ask).await
+}
+
+fn valid_id(raw: &str) -> bool {
+    raw.parse::<DisputeId>().is_ok()
+}
+
+/// A page of the disputes under review, the longest waiting first.
+pub async fn review_queue(
+    client: &Client,
+    table: &str,
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Dispute>, crate::paging::PageError> {
+    let index = crate::schema::GSI3;
+    let binding = crate::paging::Binding {
+        list: "courts.review".to_owned(),
+        names: crate::paging::GSI3_KEY,
+        partition: Some((index.pk, REVIEW_QUEUE.to_owned())),
+    };
+    let query = || {
         client
             .query()
             .table_name(table)
             .index_name(index.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", index.pk)
-            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
-            .scan_index_forward(!newest_first)
-    })
-    .await
-}
-
-/// Disputes the owner's side filed (as buyer), newest first.
-pub async fn filed_by(
-    client: &Client,
-    table: &str,
-    owner: &OwnerId,
-) -> Result<Vec<Dispute>, StoreError> {
-    query(
-        client,
-        table,
-        crate::schema::GSI1,
-        buyer_partition(owner),
-        true,
-    )
-    .await
-}
-
-/// Disputes against the owner's agents (as seller), newest first.
-pub async fn against(
-    client: &Client,
-    table: &str,
-    owner: &OwnerId,
-) -> Result<Vec<Dispute>, StoreError> {
-    query(
-        client,
-        table,
-        crate::schema::GSI2,
-        seller_partition(owner),
-        true,
-    )
-    .await
-}
-
-/// Every dispute under review, the longest waiting first.
-pub async fn review_queue(client: &Client, table: &str) -> Result<Vec<Dispute>, StoreError> {
-    query(
-        client,
-        table,
-        crate::schema::GSI3,
-        REVIEW_QUEUE.to_owned(),
-        false,
-    )
-    .await
+            .expression_attribute_values(":pk", AttributeValue::S(REVIEW_QUEUE.to_owned()))
+            .scan_index_forward(true)
+    };
+    crate::paging::single(query, false, &binding, ask).await
 }
 
 /// Filed disputes whose response deadline is before `cutoff` (epoch seconds), the

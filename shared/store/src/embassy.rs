@@ -393,21 +393,31 @@ pub async fn approval(client: &Client, table: &str, id: &str) -> Result<Approval
         .map(Approval::from)
 }
 
-/// An owner's approvals, newest first, in one status if given.
+/// A page of an owner's approvals, newest first, in one status if given.
 pub async fn approvals_of(
     client: &Client,
     table: &str,
     owner: &OwnerId,
     status: Option<ApprovalStatus>,
-) -> Result<Vec<Approval>, StoreError> {
-    let approvals: Vec<StoredApproval> = crate::item::query_all(|| {
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Approval>, crate::paging::PageError> {
+    let partition = owner_approvals(owner);
+    let binding = crate::paging::Binding {
+        list: format!(
+            "embassy.approvals|{owner}|{}",
+            status.map_or("*", |s| s.as_str())
+        ),
+        names: crate::paging::GSI1_KEY,
+        partition: Some((GSI1.pk, partition.clone())),
+    };
+    let query = || {
         let query = client
             .query()
             .table_name(table)
             .index_name(GSI1.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1.pk)
-            .expression_attribute_values(":pk", AttributeValue::S(owner_approvals(owner)))
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
             .scan_index_forward(false);
         match status {
             Some(status) => query
@@ -416,9 +426,10 @@ pub async fn approvals_of(
                 .expression_attribute_values(":status", AttributeValue::S(status.as_str().into())),
             None => query,
         }
-    })
-    .await?;
-    Ok(approvals.into_iter().map(Approval::from).collect())
+    };
+    let page: crate::paging::Listed<StoredApproval> =
+        crate::paging::single(query, status.is_some(), &binding, ask).await?;
+    Ok(page.map(Approval::from))
 }
 
 // ---------------------------------------------------------------- audit trail

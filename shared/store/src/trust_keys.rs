@@ -123,35 +123,34 @@ pub async fn get(
     crate::item::get(client, table, &Key::trust_key(owner, id)).await
 }
 
-/// A page of the owner's keys, newest first (ids sort by creation), and how many it has.
+/// A page of the owner's keys, newest first (ids sort by creation).
 pub async fn list_by_owner(
     client: &Client,
     table: &str,
     owner: &OwnerId,
-    offset: u64,
-    limit: u32,
-) -> Result<(Vec<TrustKey>, u64), StoreError> {
-    let records: Vec<TrustKeyRecord> = crate::item::query_all(|| {
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<TrustKey>, crate::paging::PageError> {
+    let partition = format!("OWNER#{owner}");
+    let binding = crate::paging::Binding {
+        list: format!("trust.keys|{owner}"),
+        names: crate::paging::TABLE_KEY,
+        partition: Some((PK, partition.clone())),
+    };
+    let query = || {
         client
             .query()
             .table_name(table)
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", AttributeValue::S(format!("OWNER#{owner}")))
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
             .expression_attribute_values(":prefix", AttributeValue::S(KEY_PREFIX.to_owned()))
             .scan_index_forward(false)
             .consistent_read(true)
-    })
-    .await?;
-    let total = records.len() as u64;
-    let page = records
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .map(|r| r.key)
-        .collect();
-    Ok((page, total))
+    };
+    let page: crate::paging::Listed<TrustKeyRecord> =
+        crate::paging::single(query, false, &binding, ask).await?;
+    Ok(page.map(|r| r.key))
 }
 
 /// What a revocation found.

@@ -591,24 +591,30 @@ pub async fn hold(client: &Client, table: &str, task: &TaskId) -> Result<Hold, S
     crate::item::get(client, table, &hold_key(task)).await
 }
 
-/// Entries of one account, newest first, optionally of one kind; and how many in all.
+/// A page of one account's entries, newest first, optionally of one kind.
 pub async fn entries(
     client: &Client,
     table: &str,
     account: &Account,
     kind: Option<TransferKind>,
-    offset: u64,
-    limit: u32,
-) -> Result<(Vec<Entry>, u64), StoreError> {
-    let all: Vec<Entry> = crate::item::query_all(|| {
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Entry>, crate::paging::PageError> {
+    let partition = format!("ACCOUNT#{}", account.name());
+    let binding = crate::paging::Binding {
+        list: format!(
+            "vault.entries|{}|{}",
+            account.name(),
+            kind.map_or("*", TransferKind::as_str)
+        ),
+        names: crate::paging::TABLE_KEY,
+        partition: Some(("PK", partition.clone())),
+    };
+    let query = || {
         let query = client
             .query()
             .table_name(table)
             .key_condition_expression("PK = :pk AND begins_with(SK, :entry)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(format!("ACCOUNT#{}", account.name())),
-            )
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
             .expression_attribute_values(":entry", AttributeValue::S("ENTRY#".into()))
             .scan_index_forward(false);
         match kind {
@@ -618,16 +624,8 @@ pub async fn entries(
                 .expression_attribute_values(":type", AttributeValue::S(kind.as_str().into())),
             None => query,
         }
-    })
-    .await?;
-    let total = all.len() as u64;
-    Ok((
-        all.into_iter()
-            .skip(offset as usize)
-            .take(limit as usize)
-            .collect(),
-        total,
-    ))
+    };
+    crate::paging::single(query, kind.is_some(), &binding, ask).await
 }
 
 // ---- operations ----------------------------------------------------------------------

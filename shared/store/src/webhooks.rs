@@ -166,6 +166,36 @@ pub async fn of_principal(
         .collect())
 }
 
+/// A page of a principal's subscriptions, newest first (ids are ULIDs).
+pub async fn page_of_principal(
+    client: &Client,
+    table: &str,
+    principal: &str,
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<SubscriptionRecord>, crate::paging::PageError> {
+    let partition = principal_partition(principal);
+    let binding = crate::paging::Binding {
+        list: format!("webhooks|{principal}"),
+        names: crate::paging::GSI1_KEY,
+        partition: Some((GSI1.pk, partition.clone())),
+    };
+    let query = || {
+        client
+            .query()
+            .table_name(table)
+            .index_name(GSI1.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1.pk)
+            .expression_attribute_values(":pk", s(partition.clone()))
+            .scan_index_forward(false)
+    };
+    let mut page: crate::paging::Listed<SubscriptionRecord> =
+        crate::paging::single(query, false, &binding, ask).await?;
+    // The index is the principal's; the item says so too (defence in depth).
+    page.items.retain(|record| record.principal_id == principal);
+    Ok(page)
+}
+
 /// Deletes the principal's subscription, with the audit entry. `Ok(false)` when it is
 /// not there (or not the principal's).
 pub async fn delete(

@@ -208,21 +208,55 @@ pub async fn due_before(
         .collect())
 }
 
-/// An owner's workflows, newest first.
+/// A page of an owner's workflows, newest first; only those one agent created if
+/// given, only in one status if given.
 pub async fn of_owner(
     client: &Client,
     table: &str,
     owner: &OwnerId,
-) -> Result<Vec<Workflow>, StoreError> {
-    crate::item::query_all(|| {
-        client
+    agent: Option<&aicity_domain::ids::AgentId>,
+    status: Option<WorkflowStatus>,
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Workflow>, crate::paging::PageError> {
+    let partition = owner_partition(owner);
+    let binding = crate::paging::Binding {
+        list: format!(
+            "workflows|{owner}|{}|{}",
+            agent.map_or_else(|| "*".to_owned(), ToString::to_string),
+            status.map_or("*", WorkflowStatus::as_str)
+        ),
+        names: crate::paging::GSI1_KEY,
+        partition: Some((GSI1.pk, partition.clone())),
+    };
+    let mut filters = Vec::new();
+    if agent.is_some() {
+        filters.push("#agent = :agent");
+    }
+    if status.is_some() {
+        filters.push("#status = :status");
+    }
+    let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+    let query = || {
+        let mut query = client
             .query()
             .table_name(table)
             .index_name(GSI1.name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI1.pk)
-            .expression_attribute_values(":pk", AttributeValue::S(owner_partition(owner)))
-            .scan_index_forward(false)
-    })
-    .await
+            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
+            .set_filter_expression(filter.clone())
+            .scan_index_forward(false);
+        if let Some(agent) = agent {
+            query = query
+                .expression_attribute_names("#agent", "callerAgentId")
+                .expression_attribute_values(":agent", AttributeValue::S(agent.to_string()));
+        }
+        if let Some(status) = status {
+            query = query
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()));
+        }
+        query
+    };
+    crate::paging::single(query, filter.is_some(), &binding, ask).await
 }

@@ -39,10 +39,15 @@ async fn racing_creates_never_pass_the_cap_and_revoking_frees_a_place() {
     for err in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(err.failed_labels(), ["count"], "{err:?}");
     }
-    let (_, total) = trust_keys::list_by_owner(db, &table, &owner, 0, 100)
-        .await
-        .unwrap();
-    assert_eq!(total, 5);
+    let listed = trust_keys::list_by_owner(
+        db,
+        &table,
+        &owner,
+        &aicity_store::paging::PageAsk::new(1, 100, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed.total, 5);
 
     let revoked = trust_keys::revoke(db, &table, &owner, &created[0].key.id, "t1")
         .await
