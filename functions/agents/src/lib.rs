@@ -17,9 +17,7 @@ use aicity_domain::{ApiError, ErrorCode, FieldError};
 use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller, OwnerCaller};
 use aicity_http::request::query_param;
-use aicity_http::{
-    Context, PageRequest, Pagination, created, json_body, ok, paginated, path_param, route_key,
-};
+use aicity_http::{Context, PageRequest, created, json_body, listed, ok, path_param, route_key};
 use aicity_store::StoreError;
 use aicity_store::agents::{self, AgentRecord, SearchFilter};
 use aicity_store::transact::Transaction;
@@ -195,15 +193,8 @@ async fn register(ctx: &Context, request: &Request) -> Result<Response<Body>, Ap
 async fn list_own(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let owner = auth::owner(ctx, request).await?;
     let page = page_request(request)?;
-    let all = agents::list_by_owner(ctx.db(), &ctx.table, &owner.owner.id).await?;
-    let total = all.len() as u64;
-    let items = all
-        .iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .map(|agent| shown(ctx, agent))
-        .collect();
-    paginated(items, Pagination::new(page, total))
+    let found = agents::list_by_owner(ctx.db(), &ctx.table, &owner.owner.id, &page.ask()).await?;
+    listed(found.map(|agent| shown(ctx, &agent)))
 }
 
 async fn me(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -501,10 +492,7 @@ async fn rotate_key(ctx: &Context, request: &Request) -> Result<Response<Body>, 
 }
 
 fn page_request(request: &Request) -> Result<PageRequest, ApiError> {
-    PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )
+    PageRequest::from_request(request)
 }
 
 /// Parses an optional enum query value, naming the field when it is not one of them.
@@ -606,11 +594,6 @@ async fn search(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiE
         Some(page) if errors.is_empty() => page,
         _ => return Err(ApiError::validation(errors)),
     };
-    let (items, total) =
-        agents::search(ctx.db(), &ctx.table, &filter, page.offset(), page.page_size).await?;
-    let items: Vec<_> = items
-        .into_iter()
-        .map(|profile| profile.live(now_at, ctx.limits.agent_liveness))
-        .collect();
-    paginated(items, Pagination::new(page, total))
+    let found = agents::search(ctx.db(), &ctx.table, &filter, &page.ask()).await?;
+    listed(found.map(|profile| profile.live(now_at, ctx.limits.agent_liveness)))
 }

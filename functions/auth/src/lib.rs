@@ -6,6 +6,14 @@
 //! - `GET  /api/v1/auth/session` (Bearer) → `{session:{expiresAt}, user}`
 //!
 //! A wrong password and an unknown email get the same answer, in about the same time.
+//!
+//! Sign-up and sign-in are limited per client IP twice: `anonymous_per_minute` (batched,
+//! like every route callable without credentials) and `per_ip_auth` per window
+//! (strict). Sign-in is also limited per account: `sign_in_per_account` attempts per
+//! `sign_in_account_window` for one normalized email, from any IP, counted before the
+//! password is checked (so parallel guesses cannot race past it) and given back when
+//! the sign-in succeeds, so only failed attempts use it up; an unknown email is counted
+//! the same way. Past any of them: `429 RATE_LIMITED` with `Retry-After`.
 
 use aicity_domain::identity::owner::normalize_email;
 use aicity_domain::identity::secrets::{
@@ -19,6 +27,7 @@ use aicity_http::auth::{self, source_ip};
 use aicity_http::{Context, created, json_body, ok, route_key};
 use aicity_store::StoreError;
 use aicity_store::owners::{self, OwnerRecord};
+use aicity_store::rate_limit;
 use aicity_store::sessions::{self, Session};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -52,8 +61,22 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn limit_by_ip(ctx: &Context, request: &Request) -> Result<(), ApiError> {
+    auth::limit_anonymous(ctx, request).await?;
     let subject = format!("auth-ip:{}", source_ip(request));
-    auth::rate_limit(ctx, &subject, ctx.limits.per_ip_auth).await
+    auth::rate_limit_strict(ctx, &subject, ctx.limits.per_ip_auth, ctx.limits.window).await
+}
+
+/// Counts one sign-in attempt for the account; the window's start, to give it back.
+async fn limit_by_account(ctx: &Context, email: &str) -> Result<i64, ApiError> {
+    let window = ctx.limits.sign_in_account_window;
+    let (start, _) = rate_limit::window_of(window, OffsetDateTime::now_utc());
+    let subject = sign_in_subject(email);
+    auth::rate_limit_strict(ctx, &subject, ctx.limits.sign_in_per_account, window).await?;
+    Ok(start)
+}
+
+fn sign_in_subject(email: &str) -> String {
+    format!("sign-in:{email}")
 }
 
 async fn sign_up(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -89,7 +112,9 @@ fn invalid_credentials() -> ApiError {
 async fn sign_in(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     limit_by_ip(ctx, request).await?;
     let body: SignIn = json_body(request, MAX_BODY)?;
-    let found = match owners::by_email(ctx.db(), &ctx.table, &normalize_email(&body.email)).await {
+    let email = normalize_email(&body.email);
+    let window_start = limit_by_account(ctx, &email).await?;
+    let found = match owners::by_email(ctx.db(), &ctx.table, &email).await {
         Ok(record) => Some(record),
         Err(StoreError::NotFound) => None,
         Err(err) => return Err(err.into()),
@@ -104,6 +129,12 @@ async fn sign_in(ctx: &Context, request: &Request) -> Result<Response<Body>, Api
     let Some(record) = found.filter(|_| matches) else {
         return Err(invalid_credentials());
     };
+    // Only failed attempts use up the account's budget.
+    if let Err(err) =
+        rate_limit::give_back(ctx.db(), &ctx.table, &sign_in_subject(&email), window_start).await
+    {
+        tracing::warn!(error = %err, "sign-in attempt not given back");
+    }
     if record.owner.status == OwnerStatus::Suspended {
         return Err(ApiError::new(ErrorCode::OwnerSuspended));
     }

@@ -3,11 +3,17 @@
 //! - `GET  /api/v1/health` reads the table and reports the last canary probe received.
 //! - `POST /api/v1/health/probes` records a probe and sends it through the canary queue.
 //! - `GET  /api/v1/health/probes/{probeId}` shows whether the consumer received it.
+//!
+//! All three are callable without credentials: each client IP gets
+//! `RATE_LIMIT_ANONYMOUS_PER_MINUTE` (60) of them a minute, then `429 RATE_LIMITED`
+//! with `Retry-After` (the batched limiter: most requests cost no write).
 
 use std::time::Instant;
 
 use aicity_domain::ids::ProbeId;
 use aicity_domain::{ApiError, ErrorCode};
+use aicity_http::auth::source_ip;
+use aicity_http::limiter;
 use aicity_http::{created, ok, path_param, route_key};
 use aicity_store::probe::{self, Probe, ProbeSource};
 use aicity_store::{AwsClients, StoreError, config};
@@ -21,6 +27,8 @@ pub struct Health {
     pub clients: AwsClients,
     pub table: String,
     pub canary_queue_url: String,
+    /// Only `anonymous_per_minute` and the batching are read here.
+    pub limits: aicity_http::Limits,
 }
 
 impl Health {
@@ -29,12 +37,31 @@ impl Health {
             clients: AwsClients::from_env().await,
             table: config::env_var("TABLE_NAME")?,
             canary_queue_url: config::env_var("CANARY_QUEUE_URL")?,
+            limits: aicity_http::Limits::from_env()?,
         })
     }
 }
 
 pub async fn handle(deps: &Health, request: Request) -> Result<Response<Body>, ApiError> {
-    match route_key(&request).as_deref() {
+    let route = route_key(&request);
+    let route = route.as_deref();
+    if matches!(
+        route,
+        Some(
+            "GET /api/v1/health"
+                | "POST /api/v1/health/probes"
+                | "GET /api/v1/health/probes/{probeId}"
+        )
+    ) {
+        limiter::anonymous(
+            &deps.clients.dynamodb,
+            &deps.table,
+            &deps.limits,
+            &source_ip(&request),
+        )
+        .await?;
+    }
+    match route {
         Some("GET /api/v1/health") => status(deps).await,
         Some("POST /api/v1/health/probes") => send_probe(deps).await,
         Some("GET /api/v1/health/probes/{probeId}") => get_probe(deps, &request).await,
@@ -48,8 +75,8 @@ async fn status(deps: &Health) -> Result<Response<Body>, ApiError> {
         .await
         .map_err(unavailable)?;
     ok(json!({
+        // Anonymous: no version (it tells an attacker which advisories apply).
         "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
         "checks": {
             "dynamodb": { "status": "ok", "latencyMs": started.elapsed().as_millis() as u64 },
         },

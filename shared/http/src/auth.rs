@@ -6,13 +6,22 @@
 //!   nothing else stands in for it, and it stands in for nothing else).
 //!
 //! Secrets are looked up by their SHA-256 only. Each authenticated caller is rate
-//! limited per key or per session; a Trust API key per UTC day.
+//! limited per principal (`owner:<ownerId>` for all of an owner's sessions,
+//! `agent:<agentId>` whatever its key), with the batched limiter; a Trust API key per UTC
+//! day. A credential sent and not matched (an unknown, deactivated or rotated-out key,
+//! an unknown or expired session, an unknown Trust API key) counts against the client
+//! IP's failed authentications (strict counter); past `failed_auth_per_ip` in
+//! `failed_auth_window`, the IP's requests get `429` before their credentials are looked
+//! up, by every instance that saw the limit reached (the others refuse its next
+//! failure). A request without credentials is not counted: it costs no lookup.
+//! An agent acts for its owner: a suspended owner's agents get `403 OWNER_SUSPENDED`
+//! (the owner's status read at most every `owner_status_cache` per instance).
 
 use aicity_domain::identity::secrets::{TRUST_KEY_PREFIX, hash_secret};
 use aicity_domain::identity::{Agent, AgentStatus, Owner, OwnerStatus};
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_store::agents::{self, AgentRecord};
-use aicity_store::rate_limit::{self, RateDecision};
+use aicity_store::rate_limit::RateDecision;
 use aicity_store::sessions::{self, Session, SessionLookup};
 use aicity_store::trust_keys::{self, TrustKeyRecord};
 use aicity_store::{StoreError, owners};
@@ -21,6 +30,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::context::Context;
+use crate::limiter::{self, Batching, Rule};
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 pub const TRUST_API_KEY_HEADER: &str = "x-trust-api-key";
@@ -72,26 +82,124 @@ fn bearer(request: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Counts one request for `subject`; over the limit is `RATE_LIMITED` with the
-/// seconds to wait in `Retry-After`.
+/// Counts one request for `subject` against `limit` per `ctx.limits.window` with the
+/// batched limiter (most requests cost no write; see [`limiter`]); over the limit is
+/// `RATE_LIMITED` with the seconds to wait in `Retry-After`.
 pub async fn rate_limit(ctx: &Context, subject: &str, limit: u32) -> Result<(), ApiError> {
-    let decision = rate_limit::hit(
+    let rule = Rule {
+        limit,
+        window: ctx.limits.window,
+    };
+    limiter::batched(
         ctx.db(),
         &ctx.table,
         subject,
-        limit,
-        ctx.limits.window,
+        rule,
+        batching(ctx),
         OffsetDateTime::now_utc(),
     )
     .await
-    .map_err(ApiError::from)?;
-    match decision {
-        RateDecision::Allowed { .. } => Ok(()),
-        RateDecision::Limited { retry_after } => Err(ApiError::with_message(
-            ErrorCode::RateLimited,
-            format!("Too many requests; retry after {retry_after} seconds"),
-        )
-        .details(json!({ "retryAfter": retry_after }))),
+}
+
+/// Counts one request for `subject` against `limit` per `window` exactly (one
+/// conditional write per hit until the limit, none after): for security counters.
+pub async fn rate_limit_strict(
+    ctx: &Context,
+    subject: &str,
+    limit: u32,
+    window: std::time::Duration,
+) -> Result<(), ApiError> {
+    let rule = Rule { limit, window };
+    limiter::strict(
+        ctx.db(),
+        &ctx.table,
+        subject,
+        rule,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+}
+
+/// The batched limiter's settings.
+pub fn batching(ctx: &Context) -> Batching {
+    Batching {
+        batch: ctx.limits.rate_limit_batch,
+        flush_after: ctx.limits.rate_limit_flush,
+    }
+}
+
+/// Requests from one client IP to a route callable without credentials, limited with
+/// the batched limiter (`anonymous_per_minute`).
+pub async fn limit_anonymous(ctx: &Context, request: &Request) -> Result<(), ApiError> {
+    limiter::anonymous(ctx.db(), &ctx.table, &ctx.limits, &source_ip(request)).await
+}
+
+fn failed_auth_subject(request: &Request) -> String {
+    format!("authfail-ip:{}", source_ip(request))
+}
+
+fn failed_auth_rule(ctx: &Context) -> Rule {
+    Rule {
+        limit: ctx.limits.failed_auth_per_ip,
+        window: ctx.limits.failed_auth_window,
+    }
+}
+
+/// `429` before any lookup when this instance saw the client IP's failed
+/// authentications reach the limit in the current window.
+fn refuse_failing_ip(ctx: &Context, request: &Request) -> Result<(), ApiError> {
+    match limiter::known_limited(
+        &ctx.table,
+        &failed_auth_subject(request),
+        failed_auth_rule(ctx),
+        OffsetDateTime::now_utc(),
+    ) {
+        Some(retry_after) => Err(limiter::limited(retry_after)),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed authentication against the client IP: `failure` itself, or `429`
+/// once the IP is past its limit. A counter that cannot be written does not hide the
+/// failure.
+async fn failed(ctx: &Context, request: &Request, failure: ApiError) -> ApiError {
+    let counted = limiter::strict(
+        ctx.db(),
+        &ctx.table,
+        &failed_auth_subject(request),
+        failed_auth_rule(ctx),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    match counted {
+        Ok(()) => failure,
+        Err(err) if err.code == ErrorCode::RateLimited => err,
+        Err(err) => {
+            tracing::warn!(error = %err, "failed authentication not counted");
+            failure
+        }
+    }
+}
+
+/// The status of the owner an agent acts for, from this instance's memory when read
+/// less than `owner_status_cache` ago; `None` when the owner is gone.
+async fn agent_owner_status(
+    ctx: &Context,
+    owner_id: &aicity_domain::ids::OwnerId,
+) -> Result<Option<OwnerStatus>, ApiError> {
+    let key = owner_id.to_string();
+    if let Some(status) =
+        limiter::cached_owner_status(&ctx.table, &key, ctx.limits.owner_status_cache)
+    {
+        return Ok(Some(status));
+    }
+    match owners::get(ctx.db(), &ctx.table, owner_id).await {
+        Ok(record) => {
+            limiter::remember_owner_status(&ctx.table, &key, record.owner.status);
+            Ok(Some(record.owner.status))
+        }
+        Err(StoreError::NotFound) => Ok(None),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -99,19 +207,35 @@ pub async fn rate_limit(ctx: &Context, subject: &str, limit: u32) -> Result<(), 
 pub async fn agent(ctx: &Context, request: &Request) -> Result<AgentRecord, ApiError> {
     let key =
         header(request, API_KEY_HEADER).ok_or_else(|| ApiError::new(ErrorCode::MissingApiKey))?;
+    refuse_failing_ip(ctx, request)?;
     let key_hash = hash_secret(key);
     let record = match agents::by_api_key(ctx.db(), &ctx.table, &key_hash).await {
         Ok(record) => record,
-        Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+        Err(StoreError::NotFound) => {
+            return Err(failed(ctx, request, ApiError::new(ErrorCode::InvalidApiKey)).await);
+        }
         Err(err) => return Err(err.into()),
     };
     match record.agent.status {
         AgentStatus::Active => {}
         // The seed: a deactivated agent's key "does not match any active agent".
-        AgentStatus::Deactivated => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+        AgentStatus::Deactivated => {
+            return Err(failed(ctx, request, ApiError::new(ErrorCode::InvalidApiKey)).await);
+        }
         AgentStatus::Suspended => return Err(ApiError::new(ErrorCode::AgentSuspended)),
     }
-    rate_limit(ctx, &format!("key:{key_hash}"), ctx.limits.per_caller).await?;
+    match agent_owner_status(ctx, &record.agent.owner_id).await? {
+        Some(OwnerStatus::Active) => {}
+        Some(OwnerStatus::Suspended) => return Err(ApiError::new(ErrorCode::OwnerSuspended)),
+        // A key acts for its owner; without one it matches nothing.
+        None => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+    }
+    rate_limit(
+        ctx,
+        &format!("agent:{}", record.agent.id),
+        ctx.limits.per_caller,
+    )
+    .await?;
     Ok(record)
 }
 
@@ -123,6 +247,7 @@ pub async fn owner(ctx: &Context, request: &Request) -> Result<OwnerCaller, ApiE
             "A Bearer session token is required",
         )
     })?;
+    refuse_failing_ip(ctx, request)?;
     let token_hash = hash_secret(token);
     let session =
         match sessions::lookup(ctx.db(), &ctx.table, &token_hash, OffsetDateTime::now_utc())
@@ -130,18 +255,23 @@ pub async fn owner(ctx: &Context, request: &Request) -> Result<OwnerCaller, ApiE
             .map_err(ApiError::from)?
         {
             SessionLookup::Valid(session) => session,
-            SessionLookup::Expired => return Err(ApiError::new(ErrorCode::SessionExpired)),
-            SessionLookup::Unknown => return Err(ApiError::new(ErrorCode::Unauthorized)),
+            SessionLookup::Expired => {
+                return Err(failed(ctx, request, ApiError::new(ErrorCode::SessionExpired)).await);
+            }
+            SessionLookup::Unknown => {
+                return Err(failed(ctx, request, ApiError::new(ErrorCode::Unauthorized)).await);
+            }
         };
     let owner = match owners::get(ctx.db(), &ctx.table, &session.owner_id).await {
         Ok(record) => record.owner,
         Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::OwnerNotFound)),
         Err(err) => return Err(err.into()),
     };
+    limiter::remember_owner_status(&ctx.table, &owner.id.to_string(), owner.status);
     if owner.status == OwnerStatus::Suspended {
         return Err(ApiError::new(ErrorCode::OwnerSuspended));
     }
-    rate_limit(ctx, &format!("session:{token_hash}"), ctx.limits.per_caller).await?;
+    rate_limit(ctx, &format!("owner:{}", owner.id), ctx.limits.per_caller).await?;
     Ok(OwnerCaller {
         owner,
         session,
@@ -171,12 +301,15 @@ pub async fn trust_key(
 ) -> Result<TrustKeyRecord, ApiError> {
     let key = header(request, TRUST_API_KEY_HEADER)
         .ok_or_else(|| ApiError::new(ErrorCode::MissingTrustApiKey))?;
+    refuse_failing_ip(ctx, request)?;
     if !key.starts_with(TRUST_KEY_PREFIX) {
-        return Err(ApiError::new(ErrorCode::InvalidTrustApiKey));
+        return Err(failed(ctx, request, ApiError::new(ErrorCode::InvalidTrustApiKey)).await);
     }
     let record = match trust_keys::by_hash(ctx.db(), &ctx.table, &hash_secret(key)).await {
         Ok(record) => record,
-        Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidTrustApiKey)),
+        Err(StoreError::NotFound) => {
+            return Err(failed(ctx, request, ApiError::new(ErrorCode::InvalidTrustApiKey)).await);
+        }
         Err(err) => return Err(err.into()),
     };
     // A key acts for its owner: a suspended owner's keys stop with it.
@@ -235,6 +368,63 @@ pub async fn caller(ctx: &Context, request: &Request) -> Result<Caller, ApiError
         ErrorCode::Unauthorized,
         "Send an X-API-Key or an Authorization: Bearer session token",
     ))
+}
+
+/// Checks again a caller authenticated earlier, for a connection that outlives its
+/// request (the task stream): the answer a new request with the same credentials would
+/// get (a rotated or deactivated key, a signed-out or expired session, a suspended
+/// agent or owner), read by id and by the secret's hash, neither rate limited nor
+/// counted as a failed authentication (the connection was both when it opened).
+/// Returns the caller as it is now.
+pub async fn recheck(ctx: &Context, caller: &Caller) -> Result<Caller, ApiError> {
+    match caller {
+        Caller::Agent(before) => {
+            let record = match agents::get(ctx.db(), &ctx.table, &before.agent.id).await {
+                Ok(record) => record,
+                Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+                Err(err) => return Err(err.into()),
+            };
+            // A rotation replaces the hash: the key this caller sent matches nothing now.
+            if record.api_key_hash != before.api_key_hash {
+                return Err(ApiError::new(ErrorCode::InvalidApiKey));
+            }
+            match record.agent.status {
+                AgentStatus::Active => {}
+                AgentStatus::Deactivated => return Err(ApiError::new(ErrorCode::InvalidApiKey)),
+                AgentStatus::Suspended => return Err(ApiError::new(ErrorCode::AgentSuspended)),
+            }
+            match agent_owner_status(ctx, &record.agent.owner_id).await? {
+                Some(OwnerStatus::Active) => Ok(Caller::Agent(record)),
+                Some(OwnerStatus::Suspended) => Err(ApiError::new(ErrorCode::OwnerSuspended)),
+                None => Err(ApiError::new(ErrorCode::InvalidApiKey)),
+            }
+        }
+        Caller::Owner(before) => {
+            let now = OffsetDateTime::now_utc();
+            let session = match sessions::lookup(ctx.db(), &ctx.table, &before.token_hash, now)
+                .await
+                .map_err(ApiError::from)?
+            {
+                SessionLookup::Valid(session) => session,
+                SessionLookup::Expired => return Err(ApiError::new(ErrorCode::SessionExpired)),
+                SessionLookup::Unknown => return Err(ApiError::new(ErrorCode::Unauthorized)),
+            };
+            let owner = match owners::get(ctx.db(), &ctx.table, &session.owner_id).await {
+                Ok(record) => record.owner,
+                Err(StoreError::NotFound) => return Err(ApiError::new(ErrorCode::OwnerNotFound)),
+                Err(err) => return Err(err.into()),
+            };
+            limiter::remember_owner_status(&ctx.table, &owner.id.to_string(), owner.status);
+            if owner.status == OwnerStatus::Suspended {
+                return Err(ApiError::new(ErrorCode::OwnerSuspended));
+            }
+            Ok(Caller::Owner(OwnerCaller {
+                owner,
+                session,
+                token_hash: before.token_hash.clone(),
+            }))
+        }
+    }
 }
 
 /// The client's IP as API Gateway saw it.
