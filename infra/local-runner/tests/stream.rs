@@ -23,12 +23,33 @@ enum Frame {
     Comment(String),
 }
 
-/// Reads frames until the server closes or `limit` passes.
+/// Reads frames until the server closes or `limit` passes without a chunk.
 async fn read_frames(response: reqwest::Response, limit: Duration) -> (Vec<Frame>, bool) {
+    read_frames_until(response, limit, None).await
+}
+
+/// Reads frames for `span` at most, however often they come: heartbeats come more
+/// often than [`read_frames`]' per-chunk limit, which would wait for the stream's end.
+async fn read_frames_for(response: reqwest::Response, span: Duration) -> Vec<Frame> {
+    let deadline = tokio::time::Instant::now() + span;
+    read_frames_until(response, span, Some(deadline)).await.0
+}
+
+async fn read_frames_until(
+    response: reqwest::Response,
+    limit: Duration,
+    deadline: Option<tokio::time::Instant>,
+) -> (Vec<Frame>, bool) {
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     let mut frames = Vec::new();
     let closed = loop {
+        let limit = match deadline {
+            Some(deadline) => {
+                limit.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            }
+            None => limit,
+        };
         match tokio::time::timeout(limit, body.next()).await {
             Ok(Some(Ok(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
             Ok(None) => break true,
@@ -212,6 +233,7 @@ async fn a_connection_ends_after_its_time_with_a_reconnect_event() {
             poll: Duration::from_millis(100),
             heartbeat: Duration::from_secs(5),
             max_duration: Duration::from_millis(800),
+            ..stream::StreamLimits::default()
         }),
         ..Knobs::default()
     };
@@ -318,6 +340,7 @@ async fn the_sdk_stream_resumes_after_each_bounded_connection_without_losing_or_
             poll: Duration::from_millis(100),
             heartbeat: Duration::from_secs(5),
             max_duration: Duration::from_millis(700),
+            ..stream::StreamLimits::default()
         }),
         ..Knobs::default()
     };
@@ -360,4 +383,307 @@ async fn the_sdk_stream_resumes_after_each_bounded_connection_without_losing_or_
     );
     assert_eq!(seen.last().unwrap().1, "complete");
     assert!(world.functions.calls("stream") >= 3, "it reconnected");
+}
+
+/// A world whose stream function polls fast and checks credentials every poll or so.
+async fn fast_world(max_per_caller: u32) -> World {
+    let knobs = Knobs {
+        stream_limits: Some(stream::StreamLimits {
+            poll: Duration::from_millis(100),
+            heartbeat: Duration::from_millis(200),
+            max_duration: Duration::from_secs(60),
+            recheck: Duration::from_millis(200),
+            max_per_caller,
+            lease: Duration::from_secs(60),
+        }),
+        ..Knobs::default()
+    };
+    let (running, parts, clients) = common::start_full(template(), knobs, |f| Arc::new(f)).await;
+    World::from((running, parts.functions.clone(), clients))
+}
+
+/// An owner signed in twice: two session tokens of one principal.
+async fn owner_with_two_sessions(world: &mut World, funds: i64) -> (String, String) {
+    let email = format!(
+        "{}@example.com",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let url = format!("{}/api/v1/auth", world.running.base_url);
+    let up = world
+        .http
+        .post(format!("{url}/sign-up"))
+        .json(&json!({"name": "P", "email": email, "password": "long-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let signed: Value = world
+            .http
+            .post(format!("{url}/sign-in"))
+            .json(&json!({"email": email, "password": "long-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(signed["data"]["token"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(tokens[0], tokens[1], "two sessions");
+    let (status, body) = world
+        .call(
+            reqwest::Method::POST,
+            "/vault/pool/top-up",
+            Auth::Bearer(&tokens[0]),
+            Some(json!({"amount": funds})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    (tokens.remove(0), tokens.remove(0))
+}
+
+async fn open_as_agent(world: &World, id: &str, key: &str) -> reqwest::Response {
+    world
+        .http
+        .get(format!(
+            "{}/api/v1/tasks/{id}/stream",
+            world.running.base_url
+        ))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The last event frame, which must be the `error` that ended the stream.
+fn closing_error(frames: &[Frame]) -> Value {
+    match frames
+        .iter()
+        .rev()
+        .find(|f| matches!(f, Frame::Event { .. }))
+    {
+        Some(Frame::Event {
+            id: None,
+            name,
+            data,
+        }) if name == "error" => data.clone(),
+        other => panic!("the stream did not end with an error event: {other:?} in {frames:?}"),
+    }
+}
+
+#[tokio::test]
+async fn at_most_ten_streams_per_caller_whatever_the_token_and_a_closed_one_frees_its_slot() {
+    let mut world = fast_world(10).await;
+    let (first, second) = owner_with_two_sessions(&mut world, 10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 2_500, 2).await;
+    let buyer = common::world::Party {
+        token: first.clone(),
+    };
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&first)).await;
+
+    // Ten open, five on each of the owner's sessions: one principal.
+    let mut open_streams = Vec::new();
+    for i in 0..10 {
+        let token = if i % 2 == 0 { &first } else { &second };
+        let response = open(&world, &id, token, None).await;
+        assert_eq!(response.status(), 200, "stream {i}");
+        open_streams.push(response);
+    }
+    for token in [&first, &second] {
+        let refused = open(&world, &id, token, None).await;
+        assert_eq!(refused.status(), 429);
+        let retry_after: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "RATE_LIMITED", "{body}");
+        assert_eq!(body["error"]["details"]["limit"], 10, "{body}");
+        assert_eq!(
+            body["error"]["details"]["retryAfter"], retry_after,
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("At most 10 task streams"),
+            "{body}"
+        );
+    }
+    // The assigned agent is another principal, with its own slots.
+    let agent_stream = open_as_agent(&world, &id, &key).await;
+    assert_eq!(agent_stream.status(), 200);
+
+    // A client goes away: its slot comes back, and only one.
+    drop(open_streams.pop());
+    let started = std::time::Instant::now();
+    let reopened = loop {
+        let response = open(&world, &id, &second, None).await;
+        if response.status() == 200 {
+            break response;
+        }
+        assert_eq!(response.status(), 429);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the closed stream's slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(open(&world, &id, &first, None).await.status(), 429);
+
+    // The streams still stream (heartbeats), and a stream that ends by itself (the task
+    // finished) gives its slot back too.
+    let frames = read_frames_for(reopened, Duration::from_millis(500)).await;
+    assert!(
+        frames.iter().any(|f| matches!(f, Frame::Comment(_))),
+        "{frames:?}"
+    );
+    world.start(&id, &key).await;
+    world.complete(&id, &key, good_review()).await;
+    world
+        .wait_status(&id, Auth::Bearer(&first), "completed")
+        .await;
+    let (frames, closed) = read_frames(open_streams.pop().unwrap(), Duration::from_secs(10)).await;
+    assert!(closed, "closed once the task finished");
+    assert_eq!(events(&frames).last().unwrap().1, "complete", "{frames:?}");
+    // Every other stream ends the same way; then all ten slots are free again.
+    for response in open_streams {
+        let (_, closed) = read_frames(response, Duration::from_secs(10)).await;
+        assert!(closed);
+    }
+    for i in 0..10 {
+        let response = open(&world, &id, &first, None).await;
+        assert_eq!(response.status(), 200, "stream {i} after the others ended");
+        let (_, closed) = read_frames(response, Duration::from_secs(10)).await;
+        assert!(closed, "a finished task's stream replays and closes");
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_key_or_a_signed_out_session_ends_a_running_stream_with_an_error_event() {
+    let mut world = fast_world(10).await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (agent, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+
+    // The agent watches its task; its owner rotates the key.
+    let as_agent = open_as_agent(&world, &id, &key).await;
+    assert_eq!(as_agent.status(), 200);
+    let reader = tokio::spawn(read_frames(as_agent, Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = world
+        .call(
+            reqwest::Method::POST,
+            &format!("/agents/{agent}/rotate-key"),
+            Auth::Bearer(&seller.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rotated_at = std::time::Instant::now();
+    let (frames, closed) = reader.await.unwrap();
+    assert!(closed, "the stream closed: {frames:?}");
+    assert!(
+        rotated_at.elapsed() < Duration::from_secs(3),
+        "promptly: {:?}",
+        rotated_at.elapsed()
+    );
+    let error = closing_error(&frames);
+    assert_eq!(error["code"], "INVALID_API_KEY", "{error}");
+    // As the API answers the old key now.
+    let again = open_as_agent(&world, &id, &key).await;
+    assert_eq!(again.status(), 401);
+
+    // The buyer watches; the buyer signs out.
+    let as_buyer = open(&world, &id, &buyer.token, None).await;
+    assert_eq!(as_buyer.status(), 200);
+    let reader = tokio::spawn(read_frames(as_buyer, Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = world
+        .call(
+            reqwest::Method::POST,
+            "/auth/sign-out",
+            Auth::Bearer(&buyer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let signed_out_at = std::time::Instant::now();
+    let (frames, closed) = reader.await.unwrap();
+    assert!(closed, "the stream closed: {frames:?}");
+    assert!(signed_out_at.elapsed() < Duration::from_secs(3));
+    let error = closing_error(&frames);
+    assert_eq!(error["code"], "UNAUTHORIZED", "{error}");
+    assert_eq!(open(&world, &id, &buyer.token, None).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_task_routed_to_another_agent_ends_the_first_agents_stream() {
+    let mut world = fast_world(10).await;
+    let buyer = world.owner(10_000).await;
+    let seller = world.owner(0).await;
+    let (_, key) = world.reviewer(&seller, 2_500, 2).await;
+    let id = world.submit(&buyer, 5_000).await;
+    world.wait_assigned(&id, Auth::Bearer(&buyer.token)).await;
+
+    let as_agent = open_as_agent(&world, &id, &key).await;
+    assert_eq!(as_agent.status(), 200);
+    let reader = tokio::spawn(read_frames(as_agent, Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // What a re-route writes: another agent on the task and, in the same transaction,
+    // the `status` event that every re-route appends (the router's assignment names the
+    // new agent; the sweeper's return to routing names none). The stream re-checks the
+    // task's parties only when new events arrive, so the event is what ends it: a bare
+    // write of `agentId` is no step the API ever takes.
+    let task: aicity_domain::ids::TaskId = id.parse().unwrap();
+    let other = aicity_domain::ids::AgentId::new();
+    let table = world.table().to_owned();
+    let db = world.clients.dynamodb.clone();
+    // Boxed: the SDK's futures are large for a debug build's test thread.
+    let before = Box::pin(aicity_store::tasks::get(&db, &table, &task))
+        .await
+        .unwrap();
+    let mut after = before.task.clone();
+    after.agent_id = Some(other);
+    let (items, _) = aicity_store::tasks::save_items(
+        &table,
+        &before,
+        after,
+        vec![(
+            aicity_domain::task::model::EventType::Status,
+            json!({ "status": before.task.status, "agentId": other }),
+        )],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    Box::pin(
+        db.transact_write_items()
+            .set_transact_items(Some(items.into_iter().map(|(_, item)| item).collect()))
+            .send(),
+    )
+    .await
+    .unwrap();
+    let (frames, closed) = reader.await.unwrap();
+    assert!(closed, "{frames:?}");
+    let error = closing_error(&frames);
+    assert_eq!(error["code"], "TASK_FORBIDDEN", "{error}");
+    // The re-route's own event is the new parties' to see, not the old agent's.
+    assert!(
+        events(&frames)
+            .iter()
+            .all(|(seq, _)| *seq <= before.last_event_seq),
+        "{frames:?}"
+    );
+    // The buyer still may watch.
+    let as_buyer = open(&world, &id, &buyer.token, None).await;
+    assert_eq!(as_buyer.status(), 200);
 }

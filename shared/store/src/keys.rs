@@ -90,6 +90,11 @@ impl Key {
         Self::new(format!("TASK#{id}"), "TASK")
     }
 
+    /// The open streams of one principal (an owner or an agent id): leases with expiries.
+    pub fn stream_slots(principal: &str) -> Self {
+        Self::new(format!("STREAMS#{principal}"), "STREAMS")
+    }
+
     /// Event number `seq` of a task, zero-padded so events sort in order.
     pub fn task_event(id: &TaskId, seq: u64) -> Self {
         Self::new(format!("TASK#{id}"), format!("EVENT#{seq:010}"))

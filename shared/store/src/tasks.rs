@@ -35,6 +35,20 @@ pub struct TaskRecord {
     pub version: u64,
 }
 
+/// What a watcher needs of a task: its status, last event number and parties, read
+/// from the task item with a projection (see [`parties`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskParties {
+    pub status: TaskStatus,
+    pub last_event_seq: u64,
+    pub caller_owner_id: OwnerId,
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+    #[serde(default)]
+    pub caller_agent_id: Option<AgentId>,
+}
+
 fn invalid(err: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(err.to_string())
 }
@@ -269,6 +283,30 @@ pub async fn get(client: &Client, table: &str, id: &TaskId) -> Result<TaskRecord
     crate::item::get(client, table, &Key::task(id)).await
 }
 
+/// A task's status, last event number and parties, strongly consistent; `NotFound`
+/// when there is no such task.
+///
+/// Read capacity: DynamoDB charges a GetItem by the size of the whole item it reads,
+/// rounded up to 4 KB, whatever the `ProjectionExpression` leaves out of the answer: a
+/// task item can be ~400 KB (input, output), up to 100 RCU. The stream reads this when
+/// it opens and again only when new events arrived (see [`events_page`]), never on a
+/// poll that found nothing.
+pub async fn parties(client: &Client, table: &str, id: &TaskId) -> Result<TaskParties, StoreError> {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(Key::task(id).to_map()))
+        .projection_expression("#status, lastEventSeq, callerOwnerId, agentId, callerAgentId")
+        .expression_attribute_names("#status", "status")
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item
+        .ok_or(StoreError::NotFound)?;
+    Ok(serde_dynamo::from_item(item)?)
+}
+
 async fn query_all(
     client: &Client,
     table: &str,
@@ -296,7 +334,8 @@ async fn query_all(
     Ok(records.into_iter().map(|r| r.task).collect())
 }
 
-/// Tasks an owner's side submitted, newest first.
+/// Every task an owner's side submitted, newest first: the whole partition, for
+/// checks and tools, never for a request (requests page with [`list`]).
 pub async fn submitted_by(
     client: &Client,
     table: &str,
@@ -305,17 +344,98 @@ pub async fn submitted_by(
     query_all(client, table, GSI1, buyer_partition(owner), None).await
 }
 
-/// Tasks assigned to an agent, newest first within each status; one status if given.
-pub async fn assigned_to(
+/// Which tasks to list: what an owner's side submitted (only one of its agents'
+/// if given) and/or what an agent was assigned; in one status if given.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskFilter<'a> {
+    pub submitted_by: Option<(&'a OwnerId, Option<&'a AgentId>)>,
+    pub assigned_to: Option<&'a AgentId>,
+    pub status: Option<TaskStatus>,
+}
+
+type Source<'a> = crate::paging::BoxedSource<'a>;
+
+/// A page of tasks, newest first (ids sort by creation), merged from the buyer's
+/// index and the agent's, one status at a time there (its sort key starts with it).
+pub async fn list(
     client: &Client,
     table: &str,
-    agent: &AgentId,
-    status: Option<TaskStatus>,
-) -> Result<Vec<Task>, StoreError> {
-    let prefix = status.map(|s| format!("{s}#"));
-    let mut tasks = query_all(client, table, GSI2, agent_partition(agent), prefix).await?;
-    tasks.sort_by_key(|t| std::cmp::Reverse(t.id));
-    Ok(tasks)
+    filter: TaskFilter<'_>,
+    ask: &crate::paging::PageAsk,
+) -> Result<crate::paging::Listed<Task>, crate::paging::PageError> {
+    let status = filter.status;
+    let binding = crate::paging::Binding {
+        list: format!(
+            "tasks|{}|{}|{}|{}",
+            filter
+                .submitted_by
+                .map_or_else(|| "-".to_owned(), |(owner, _)| owner.to_string()),
+            filter
+                .submitted_by
+                .and_then(|(_, agent)| agent)
+                .map_or_else(|| "*".to_owned(), ToString::to_string),
+            filter
+                .assigned_to
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+            status.map_or("*", TaskStatus::as_str)
+        ),
+        names: &["id"],
+        partition: None,
+    };
+    let mut sources: Vec<Source<'_>> = Vec::new();
+    if let Some((owner, agent)) = filter.submitted_by {
+        let partition = buyer_partition(owner);
+        sources.push(crate::paging::newest_first(
+            client,
+            table,
+            GSI1,
+            partition,
+            agent.map(|agent| ("callerAgentId", agent.to_string())),
+            status.map(TaskStatus::as_str),
+        ));
+    }
+    if let Some(agent) = filter.assigned_to {
+        let statuses = match status {
+            Some(status) => vec![status],
+            None => TaskStatus::ALL.to_vec(),
+        };
+        for status in statuses {
+            let partition = agent_partition(agent);
+            let prefix = format!("{}#", status.as_str());
+            sources.push(crate::paging::IdSource {
+                query: Box::new(move |before: Option<&str>| {
+                    client
+                        .query()
+                        .table_name(table)
+                        .index_name(GSI2.name)
+                        // BETWEEN includes `before` itself; the merge leaves it out.
+                        .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                        .expression_attribute_names("#pk", GSI2.pk)
+                        .expression_attribute_names("#sk", GSI2.sk)
+                        .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
+                        .expression_attribute_values(":low", AttributeValue::S(prefix.clone()))
+                        .expression_attribute_values(
+                            ":high",
+                            AttributeValue::S(match before {
+                                Some(before) => format!("{prefix}{before}"),
+                                None => format!("{prefix}~"),
+                            }),
+                        )
+                        .scan_index_forward(false)
+                }),
+                filtered: false,
+                names: crate::paging::GSI2_KEY,
+                id_attribute: GSI2.sk,
+            });
+        }
+    }
+    crate::paging::merged(&sources, &binding, valid_task_id, ask)
+        .await
+        .map(|page: crate::paging::Listed<TaskRecord>| page.map(|r| r.task))
+}
+
+fn valid_task_id(raw: &str) -> bool {
+    raw.parse::<TaskId>().is_ok()
 }
 
 /// Events after `after_seq`, in order.
@@ -342,6 +462,42 @@ pub async fn events(
             .consistent_read(true)
     })
     .await
+}
+
+/// At most `limit` events after `after_seq`, in order: one strongly consistent Query
+/// page, the stream's poll. DynamoDB charges a Query by the size of what it reads,
+/// rounded up to 4 KB, with a minimum of 1 RCU: a poll that finds nothing new costs
+/// 1 RCU whatever the task's size (the task item, `SK=TASK`, is outside the range).
+pub async fn events_page(
+    client: &Client,
+    table: &str,
+    task: &TaskId,
+    after_seq: u64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let page = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+        .expression_attribute_values(":pk", AttributeValue::S(Key::task(task).pk))
+        .expression_attribute_values(
+            ":from",
+            AttributeValue::S(Key::task_event(task, after_seq + 1).sk),
+        )
+        .expression_attribute_values(
+            ":to",
+            AttributeValue::S(Key::task_event(task, 9_999_999_999).sk),
+        )
+        .limit(limit.clamp(1, i32::MAX as u32) as i32)
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?;
+    page.items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| Ok(serde_dynamo::from_item::<_, Stored<Event>>(item)?.body))
+        .collect()
 }
 
 #[cfg(test)]
