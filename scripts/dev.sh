@@ -21,6 +21,11 @@ export WEBHOOK_ALLOW_LOOPBACK="${WEBHOOK_ALLOW_LOOPBACK:-1}"
 # an agent runner on this same machine works (`aicity agent run`). SANDBOX_PROVIDER=e2b
 # with E2B_API_KEY uses E2B instead.
 export SANDBOX_PROVIDER="${SANDBOX_PROVIDER:-local}"
+# Payments: the template has no default provider; locally, `local` (allowed because the
+# functions run against the emulator, AWS_ENDPOINT_URL). Stripe: PAYMENT_PROVIDER=stripe
+# with STRIPE_SECRET_KEY, which the functions read from this environment (in AWS they
+# read it from the SSM parameter STRIPE_SECRET_KEY_PARAM names).
+export PAYMENT_PROVIDER="${PAYMENT_PROVIDER:-local}"
 API_PORT="${AICITY_API_PORT:-4000}"
 INVOKE_PORT="${AICITY_INVOKE_PORT:-9000}"
 cd "$ROOT"

@@ -52,7 +52,12 @@ pub async fn handle(quality: &Quality, batch: SqsEvent) -> SqsBatchResponse {
                 }
             },
             Err(_) => {
-                tracing::warn!(body, "unreadable quality message");
+                // Its id and size, never its body.
+                tracing::warn!(
+                    message_id = message.message_id.as_deref().unwrap_or_default(),
+                    bytes = body.len(),
+                    "unreadable quality message"
+                );
                 false
             }
         };

@@ -12,7 +12,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let quality = quality::Quality {
         settlement: Some(settlement),
         ctx,
-        gate: aicity_quality::from_env()?,
+        gate: aicity_quality::from_env_with_key(
+            aicity_store::secrets::resolve_for("QUALITY_GATE", "llm", "LLM_JUDGE_API_KEY").await?,
+        )?,
         pass_mark: aicity_quality::pass_mark_from_env()?,
         max_attempts: quality::max_attempts_from_env()?,
     };

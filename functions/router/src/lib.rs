@@ -63,7 +63,12 @@ pub async fn handle(router: &Router, batch: SqsEvent) -> SqsBatchResponse {
 async fn process(router: &Router, message: &SqsMessage) -> bool {
     let body = message.body.as_deref().unwrap_or_default();
     let Ok(TaskMessage { task_id }) = serde_json::from_str(body) else {
-        tracing::warn!(body, "unreadable routing message");
+        // Its id and size, never its body.
+        tracing::warn!(
+            message_id = message.message_id.as_deref().unwrap_or_default(),
+            bytes = body.len(),
+            "unreadable routing message"
+        );
         return false;
     };
     // Boxed: routing's nested futures are deep; keep the handler's future small.

@@ -35,7 +35,12 @@ pub async fn handle(settlement: &Settlement, batch: SqsEvent) -> SqsBatchRespons
 async fn process(settlement: &Settlement, message: &SqsMessage) -> bool {
     let body = message.body.as_deref().unwrap_or_default();
     let Ok(TaskMessage { task_id }) = serde_json::from_str(body) else {
-        tracing::warn!(body, "unreadable settlement message");
+        // Its id and size, never its body.
+        tracing::warn!(
+            message_id = message.message_id.as_deref().unwrap_or_default(),
+            bytes = body.len(),
+            "unreadable settlement message"
+        );
         return false;
     };
     match Box::pin(settle(

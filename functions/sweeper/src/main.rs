@@ -10,11 +10,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sqs: ctx.clients.sqs.clone(),
         routing_queue_url: env("ROUTING_QUEUE_URL")?,
         quality_queue_url: env("QUALITY_QUEUE_URL")?,
-        sandboxes: aicity_sandbox::from_env()?,
-        payments: aicity_vault::payments::from_env(
-            ctx.clients.dynamodb.clone(),
-            ctx.table.clone(),
+        sandboxes: aicity_sandbox::from_env_with_key(
+            aicity_store::secrets::resolve_for("SANDBOX_PROVIDER", "e2b", "E2B_API_KEY").await?,
         )?,
+        payments: aicity_vault::payments::from_env(ctx.clients.dynamodb.clone(), ctx.table.clone())
+            .await?,
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
         refund_window: aicity_tasks::settlement::refund_window_from_env()?,
         deadlines: sweeper::Deadlines {

@@ -41,15 +41,20 @@ pub async fn list_submitted(tasks: &Tasks, request: &Request) -> Result<Response
     {
         tracing::warn!(agent_id = %agent.agent.id, error = %err, "last seen not recorded");
     }
-    let mut waiting = task_store::assigned_to(
+    // The newest 100 waiting, read as one bounded page.
+    let filter = task_store::TaskFilter {
+        submitted_by: None,
+        assigned_to: Some(&agent.agent.id),
+        status: Some(TaskStatus::Submitted),
+    };
+    let waiting = task_store::list(
         ctx.db(),
         &ctx.table,
-        &agent.agent.id,
-        Some(TaskStatus::Submitted),
+        filter,
+        &aicity_store::paging::PageAsk::new(1, 100, None),
     )
     .await?;
-    waiting.truncate(100);
-    ok(waiting)
+    ok(waiting.items)
 }
 
 /// Checked again inside each step: the task may have been re-routed since it was read.

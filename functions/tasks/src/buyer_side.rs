@@ -8,7 +8,7 @@ use aicity_domain::{ApiError, FieldError};
 use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::request::query_param;
-use aicity_http::{PageRequest, Pagination, ok, paginated};
+use aicity_http::{PageRequest, listed, ok};
 use aicity_store::{StoreError, tasks as task_store};
 use aicity_tasks::access;
 use aicity_tasks::change::{Change, Money, apply, task_not_found};
@@ -39,10 +39,7 @@ pub async fn get(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Api
 pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let caller = auth::caller(ctx, request).await?;
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
+    let page = PageRequest::from_request(request)?;
     let status = match query_param(request, "status") {
         None => None,
         Some(raw) => Some(TaskStatus::parse(&raw).ok_or_else(|| {
@@ -54,36 +51,19 @@ pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
         })?),
     };
     let role = query_param(request, "role");
-    let mut found = match (role.as_deref(), &caller) {
-        (None | Some("submitted"), Caller::Owner(owner)) => {
-            task_store::submitted_by(ctx.db(), &ctx.table, &owner.owner.id).await?
-        }
+    // Without a role an agent sees both sides of its work: what it hired others for
+    // and what it was hired for, newest first (a task is on one side only: nobody is
+    // hired by its own owner's agents).
+    let (submitted_by, assigned_to) = match (role.as_deref(), &caller) {
+        (None | Some("submitted"), Caller::Owner(owner)) => (Some((&owner.owner.id, None)), None),
         (Some("submitted"), Caller::Agent(agent)) => {
-            task_store::submitted_by(ctx.db(), &ctx.table, &agent.agent.owner_id)
-                .await?
-                .into_iter()
-                .filter(|t| t.caller_agent_id == Some(agent.agent.id))
-                .collect()
+            (Some((&agent.agent.owner_id, Some(&agent.agent.id))), None)
         }
-        (Some("assigned"), Caller::Agent(agent)) => {
-            task_store::assigned_to(ctx.db(), &ctx.table, &agent.agent.id, None).await?
-        }
-        // Without a role an agent sees both sides of its work: what it hired others
-        // for and what it was hired for, newest first (a task is on one side only:
-        // nobody is hired by its own owner's agents).
-        (None, Caller::Agent(agent)) => {
-            let mut both: Vec<_> =
-                task_store::submitted_by(ctx.db(), &ctx.table, &agent.agent.owner_id)
-                    .await?
-                    .into_iter()
-                    .filter(|t| t.caller_agent_id == Some(agent.agent.id))
-                    .collect();
-            both.extend(
-                task_store::assigned_to(ctx.db(), &ctx.table, &agent.agent.id, None).await?,
-            );
-            both.sort_by_key(|t| std::cmp::Reverse(t.id));
-            both
-        }
+        (Some("assigned"), Caller::Agent(agent)) => (None, Some(&agent.agent.id)),
+        (None, Caller::Agent(agent)) => (
+            Some((&agent.agent.owner_id, Some(&agent.agent.id))),
+            Some(&agent.agent.id),
+        ),
         (Some("assigned"), Caller::Owner(_)) => {
             return Err(ApiError::invalid_field(
                 "role",
@@ -97,16 +77,12 @@ pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
             ));
         }
     };
-    if let Some(status) = status {
-        found.retain(|t| t.status == status);
-    }
-    let total = found.len() as u64;
-    let items = found
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .collect();
-    paginated(items, Pagination::new(page, total))
+    let filter = task_store::TaskFilter {
+        submitted_by,
+        assigned_to,
+        status,
+    };
+    listed(task_store::list(ctx.db(), &ctx.table, filter, &page.ask()).await?)
 }
 
 /// `POST /tasks/:id/cancel`: before execution; the hold released.

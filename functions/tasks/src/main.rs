@@ -4,11 +4,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (routing_queue_url, quality_queue_url) = tasks::queues_from_env()?;
     let tasks = tasks::Tasks {
         sqs: ctx.clients.sqs.clone(),
-        payments: aicity_vault::payments::from_env(
-            ctx.clients.dynamodb.clone(),
-            ctx.table.clone(),
+        payments: aicity_vault::payments::from_env(ctx.clients.dynamodb.clone(), ctx.table.clone())
+            .await?,
+        sandboxes: aicity_sandbox::from_env_with_key(
+            aicity_store::secrets::resolve_for("SANDBOX_PROVIDER", "e2b", "E2B_API_KEY").await?,
         )?,
-        sandboxes: aicity_sandbox::from_env()?,
         ctx,
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
         refund_window: aicity_tasks::settlement::refund_window_from_env()?,

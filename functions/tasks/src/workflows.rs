@@ -14,7 +14,7 @@ use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, Caller};
 use aicity_http::idempotency::idempotent;
 use aicity_http::request::query_param;
-use aicity_http::{PageRequest, Pagination, created, json_body, ok, paginated, path_param};
+use aicity_http::{PageRequest, created, json_body, listed, ok, path_param};
 use aicity_store::transact::Transaction;
 use aicity_store::{StoreError, tasks as task_store, vault, workflows as workflow_store};
 use aicity_tasks::budgets::Gate;
@@ -131,10 +131,7 @@ pub async fn get(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Api
 pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
     let ctx = &tasks.ctx;
     let caller = auth::caller(ctx, request).await?;
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
+    let page = PageRequest::from_request(request)?;
     let status = match query_param(request, "status") {
         None => None,
         Some(raw) => Some(WorkflowStatus::parse(&raw).ok_or_else(|| {
@@ -144,20 +141,20 @@ pub async fn list(tasks: &Tasks, request: &Request) -> Result<Response<Body>, Ap
             )
         })?),
     };
-    let mut found = workflow_store::of_owner(ctx.db(), &ctx.table, &caller.owner_id()).await?;
-    if let Caller::Agent(record) = &caller {
-        found.retain(|w| w.caller_agent_id == Some(record.agent.id));
-    }
-    if let Some(status) = status {
-        found.retain(|w| w.status == status);
-    }
-    let total = found.len() as u64;
-    let items: Vec<Workflow> = found
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .collect();
-    paginated(items, Pagination::new(page, total))
+    let agent = match &caller {
+        Caller::Agent(record) => Some(record.agent.id),
+        Caller::Owner(_) => None,
+    };
+    let found = workflow_store::of_owner(
+        ctx.db(),
+        &ctx.table,
+        &caller.owner_id(),
+        agent.as_ref(),
+        status,
+        &page.ask(),
+    )
+    .await?;
+    listed(found)
 }
 
 /// `POST /workflows/{id}/cancel`: the waiting steps cancelled and their holds released;

@@ -19,9 +19,7 @@ use aicity_http::audit::Auditor;
 use aicity_http::auth::{self, OwnerCaller};
 use aicity_http::idempotency::idempotent;
 use aicity_http::request::query_param;
-use aicity_http::{
-    Context, PageRequest, Pagination, json_body, ok, paginated, path_param, route_key,
-};
+use aicity_http::{Context, PageRequest, json_body, listed, ok, path_param, route_key};
 use aicity_store::agents::{self, AgentRecord};
 use aicity_store::{StoreError, vault as ledger_store};
 use aicity_vault::PaymentProvider;
@@ -153,10 +151,7 @@ impl Validate for AutoTopUpBody {
 
 async fn transactions(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {
     let owner = auth::owner(ctx, request).await?;
-    let page = PageRequest::parse(
-        query_param(request, "page").as_deref(),
-        query_param(request, "pageSize").as_deref(),
-    )?;
+    let page = PageRequest::from_request(request)?;
     let kind = match query_param(request, "type") {
         None => None,
         Some(raw) => Some(TransferKind::parse(&raw).ok_or_else(|| {
@@ -164,16 +159,15 @@ async fn transactions(ctx: &Context, request: &Request) -> Result<Response<Body>
             ApiError::invalid_field("type", format!("must be one of {}", kinds.join(", ")))
         })?),
     };
-    let (entries, total) = ledger_store::entries(
+    let entries = ledger_store::entries(
         ctx.db(),
         &ctx.table,
         &Account::Pool(owner.owner.id),
         kind,
-        page.offset(),
-        page.page_size,
+        &page.ask(),
     )
     .await?;
-    paginated(entries, Pagination::new(page, total))
+    listed(entries)
 }
 
 async fn wallet(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -165,7 +165,12 @@ async fn process(deliverer: &Deliverer, message: &SqsMessage) -> Outcome {
         Ok(Message::Deliver(request)) => attempt(deliverer, &request, receive_count(message)).await,
         Err(_) => {
             // It will never parse: leave it to the DLQ rather than lose it silently.
-            tracing::warn!(body, "unreadable webhooks message");
+            // Its id and size, never its body.
+            tracing::warn!(
+                message_id = message.message_id.as_deref().unwrap_or_default(),
+                bytes = body.len(),
+                "unreadable webhooks message"
+            );
             return Outcome::Retry;
         }
     };

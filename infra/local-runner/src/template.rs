@@ -162,11 +162,13 @@ impl Template {
                 let Some(name) = name.as_str() else { continue };
                 // Overridden before anything reads them, so a queue's `!Ref` delay and
                 // a function's variable see the same value.
+                // A parameter with no `Default` that nobody set is empty locally (`sam
+                // deploy` would refuse it): the functions see it unset, e.g. no payment
+                // provider until `PAYMENT_PROVIDER` is given.
                 let value = overrides(name)
-                    .or_else(|| spec.get("Default").map(|d| scalar(d).unwrap_or_default()));
-                if let Some(value) = value {
-                    template.parameters.insert(name.to_owned(), value);
-                }
+                    .or_else(|| spec.get("Default").map(|d| scalar(d).unwrap_or_default()))
+                    .unwrap_or_default();
+                template.parameters.insert(name.to_owned(), value);
             }
         }
 

@@ -45,6 +45,12 @@ async fn the_health_route_answers_with_the_success_envelope_through_the_gateway(
     assert_eq!(body["data"]["status"], "ok");
     assert_eq!(body["data"]["checks"]["dynamodb"]["status"], "ok");
     assert_eq!(body["data"]["canary"], Value::Null);
+    // Anonymous: no version (nor anything else that names the build).
+    assert_eq!(body["data"].get("version"), None, "{body}");
+    assert!(
+        !body.to_string().contains(env!("CARGO_PKG_VERSION")),
+        "{body}"
+    );
     assert!(headers["x-request-id"].to_str().unwrap().len() > 5);
     assert_eq!(functions.calls("health"), 1);
 }
@@ -366,9 +372,18 @@ fn every_function_gets_its_template_environment() {
     assert_eq!(env["CANARY_QUEUE_URL"], "http://sqs/CanaryQueue");
     assert_eq!(env["RUST_LOG"], "info");
     assert!(runner::env_file(&env).contains("TABLE_NAME=local-Table\n"));
-    assert_eq!(env["PAYMENT_PROVIDER"], "local");
+    // No default payment provider: a deployment must choose (make dev exports
+    // PAYMENT_PROVIDER=local, which the runner takes as the parameter's override).
+    assert_eq!(env["PAYMENT_PROVIDER"], "");
+    assert!(!runner::env_file(&env).contains("PAYMENT_PROVIDER"));
+    // Secrets are passed by the name of their SSM parameter, never by value.
+    assert_eq!(env["STRIPE_SECRET_KEY_PARAM"], "/aicity/stripe-secret-key");
     assert!(
-        !runner::env_file(&env).contains("STRIPE_SECRET_KEY"),
+        !runner::env_file(&env).contains("LLM_JUDGE_BASE_URL"),
         "empty values are left out"
+    );
+    assert!(
+        !runner::env_file(&env).contains("STRIPE_SECRET_KEY="),
+        "no key itself in the template"
     );
 }

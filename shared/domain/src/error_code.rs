@@ -335,6 +335,10 @@ error_codes! {
     "payments" {
         /// Payments are not configured on the server (no Stripe credentials).
         StripeNotConfigured = "STRIPE_NOT_CONFIGURED", 503, "Payments are temporarily unavailable";
+        /// No payment provider is enabled: none was chosen (`PAYMENT_PROVIDER` unset), or
+        /// `local` was chosen outside an emulator without `ALLOW_LOCAL_PAYMENTS=true`.
+        PaymentsNotConfigured = "PAYMENTS_NOT_CONFIGURED", 503,
+            "Payments are temporarily unavailable";
         /// Creating the owner's Stripe customer record failed; retry.
         StripeCustomerCreateFailed = "STRIPE_CUSTOMER_CREATE_FAILED", 502,
             "Could not create the payment account";
@@ -436,7 +440,7 @@ mod tests {
     use std::collections::HashSet;
 
     /// How many variants `ordinal` knows.
-    const VARIANT_COUNT: usize = 108;
+    const VARIANT_COUNT: usize = 109;
 
     /// Exhaustive on purpose: a new variant does not compile until it is listed here, and
     /// `all_lists_every_variant_once_in_order` then fails unless `ALL` has it at that place.
@@ -532,26 +536,27 @@ mod tests {
             E::TrustApiKeyNotFound => 85,
             E::TrustApiKeyAlreadyRevoked => 86,
             E::StripeNotConfigured => 87,
-            E::StripeCustomerCreateFailed => 88,
-            E::PaymentMethodSetupFailed => 89,
-            E::StripeStatusLookupFailed => 90,
-            E::InvalidWebhookSignature => 91,
-            E::IdempotencyKeyReused => 92,
-            E::IdempotencyInProgress => 93,
-            E::NotFound => 94,
-            E::MethodNotAllowed => 95,
-            E::PayloadTooLarge => 96,
-            E::UnsupportedMediaType => 97,
-            E::ServiceUnavailable => 98,
-            E::EmailAlreadyRegistered => 99,
-            E::InvalidCredentials => 100,
-            E::ExchangeSunset => 101,
-            E::WebhookNotFound => 102,
-            E::WebhookDeliveryNotFound => 103,
-            E::WebhookLimitReached => 104,
-            E::WebhooksNotConfigured => 105,
-            E::WorkflowNotFound => 106,
-            E::InvalidWorkflowState => 107,
+            E::PaymentsNotConfigured => 88,
+            E::StripeCustomerCreateFailed => 89,
+            E::PaymentMethodSetupFailed => 90,
+            E::StripeStatusLookupFailed => 91,
+            E::InvalidWebhookSignature => 92,
+            E::IdempotencyKeyReused => 93,
+            E::IdempotencyInProgress => 94,
+            E::NotFound => 95,
+            E::MethodNotAllowed => 96,
+            E::PayloadTooLarge => 97,
+            E::UnsupportedMediaType => 98,
+            E::ServiceUnavailable => 99,
+            E::EmailAlreadyRegistered => 100,
+            E::InvalidCredentials => 101,
+            E::ExchangeSunset => 102,
+            E::WebhookNotFound => 103,
+            E::WebhookDeliveryNotFound => 104,
+            E::WebhookLimitReached => 105,
+            E::WebhooksNotConfigured => 106,
+            E::WorkflowNotFound => 107,
+            E::InvalidWorkflowState => 108,
         }
     }
 

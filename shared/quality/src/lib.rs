@@ -81,8 +81,16 @@ pub fn pass_mark_from_env() -> Result<u8, GateError> {
     }
 }
 
-/// The gate `QUALITY_GATE` selects.
+/// The gate `QUALITY_GATE` selects, with the judge's key from `LLM_JUDGE_API_KEY`.
 pub fn from_env() -> Result<Box<dyn QualityGate>, GateError> {
+    from_env_with_key(std::env::var("LLM_JUDGE_API_KEY").ok())
+}
+
+/// [`from_env`] with the judge's key given (the quality function resolves it at start,
+/// from `LLM_JUDGE_API_KEY` or the SSM parameter `LLM_JUDGE_API_KEY_PARAM` names).
+pub fn from_env_with_key(
+    llm_judge_api_key: Option<String>,
+) -> Result<Box<dyn QualityGate>, GateError> {
     match std::env::var("QUALITY_GATE").as_deref() {
         Ok("llm") => {
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -91,7 +99,7 @@ pub fn from_env() -> Result<Box<dyn QualityGate>, GateError> {
             let model = var("LLM_JUDGE_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
             Ok(Box::new(LlmJudge::new(
                 base,
-                var("LLM_JUDGE_API_KEY"),
+                llm_judge_api_key.filter(|k| !k.is_empty()),
                 model,
             )))
         }

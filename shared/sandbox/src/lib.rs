@@ -168,11 +168,19 @@ impl SandboxProvider for Unconfigured {
 }
 
 /// The provider `SANDBOX_PROVIDER` selects (`local` when unset; the template's
-/// default is `e2b`, `make dev` sets `local`).
+/// default is `e2b`, `make dev` sets `local`), with the E2B key from `E2B_API_KEY`.
 pub fn from_env() -> Result<Box<dyn SandboxProvider>, SandboxError> {
+    from_env_with_key(std::env::var("E2B_API_KEY").ok())
+}
+
+/// [`from_env`] with the E2B key given (a function resolves it at start, from
+/// `E2B_API_KEY` or the SSM parameter `E2B_API_KEY_PARAM` names).
+pub fn from_env_with_key(
+    e2b_api_key: Option<String>,
+) -> Result<Box<dyn SandboxProvider>, SandboxError> {
     match std::env::var("SANDBOX_PROVIDER").as_deref() {
         Ok("e2b") => {
-            let Some(key) = std::env::var("E2B_API_KEY").ok().filter(|k| !k.is_empty()) else {
+            let Some(key) = e2b_api_key.filter(|k| !k.is_empty()) else {
                 tracing::error!("SANDBOX_PROVIDER is e2b but E2B_API_KEY is not set");
                 return Ok(Box::new(Unconfigured::default_e2b()));
             };

@@ -3,7 +3,10 @@
 use aicity_domain::{ApiError, ErrorCode};
 
 /// One item of a cancelled transaction and why it failed.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` (and the error's `Display`) name the item by its key, never its
+/// content: a task item carries buyers' code and files, and errors go to the logs.
+#[derive(Clone, PartialEq)]
 pub struct FailedItem {
     /// The caller's name for the item (e.g. `"task"`, `"hold"`, `"pool"`).
     pub label: String,
@@ -13,6 +16,51 @@ pub struct FailedItem {
     pub code: String,
     /// The item as it was, when the write asked for it (`ALL_OLD` on failure).
     pub item: Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+}
+
+impl FailedItem {
+    /// The failed item's key (`PK`, `SK`), when DynamoDB returned the item.
+    pub fn key(&self) -> Option<(&str, &str)> {
+        let item = self.item.as_ref()?;
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        };
+        Some((
+            text(crate::schema::PK)?,
+            text(crate::schema::SK).unwrap_or(""),
+        ))
+    }
+}
+
+impl std::fmt::Debug for FailedItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailedItem")
+            .field("label", &self.label)
+            .field("index", &self.index)
+            .field("code", &self.code)
+            .field("key", &self.key())
+            .finish()
+    }
+}
+
+impl std::fmt::Display for FailedItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (#{}: {}", self.label, self.index, self.code)?;
+        if let Some((pk, sk)) = self.key() {
+            write!(f, ", {pk}/{sk}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+fn list(failed: &[FailedItem]) -> String {
+    failed
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +76,7 @@ pub enum StoreError {
     #[error("the actor does not match the item's owner")]
     ActorMismatch,
     /// A TransactWriteItems was cancelled; nothing was written. Names each failed item.
-    #[error("transaction cancelled: {failed:?}")]
+    #[error("transaction cancelled: {}", list(failed))]
     TransactionCancelled { failed: Vec<FailedItem> },
     /// The write kept losing to concurrent writers (after retries): nothing was
     /// written, and trying again later will do.
@@ -104,6 +152,42 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %err, "AWS call failed");
                 ApiError::new(ErrorCode::ServiceUnavailable)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::*;
+
+    /// A lost race logs which item said no, by its key: never the item's content.
+    #[test]
+    fn a_cancelled_transaction_names_items_by_key_never_content() {
+        let item = HashMap::from([
+            ("PK".to_owned(), AttributeValue::S("TASK#tk_1".into())),
+            ("SK".to_owned(), AttributeValue::S("TASK".into())),
+            (
+                "input".to_owned(),
+                AttributeValue::S("fn secret() { sk_live_abc }".into()),
+            ),
+        ]);
+        let err = StoreError::TransactionCancelled {
+            failed: vec![FailedItem {
+                label: "task".into(),
+                index: 0,
+                code: "ConditionalCheckFailed".into(),
+                item: Some(item),
+            }],
+        };
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(text.contains("TASK#tk_1"), "{text}");
+            assert!(text.contains("ConditionalCheckFailed"), "{text}");
+            assert!(!text.contains("sk_live_abc"), "{text}");
+            assert!(!text.contains("input"), "{text}");
         }
     }
 }

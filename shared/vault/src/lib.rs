@@ -5,4 +5,4 @@
 pub mod payments;
 pub mod service;
 
-pub use payments::{Charge, ChargeRequest, PaymentError, PaymentProvider};
+pub use payments::{Charge, ChargeRequest, DeclineReason, PaymentError, PaymentProvider};

@@ -66,9 +66,10 @@ pub fn api_error(err: VaultError, spending: Spending) -> ApiError {
 
 pub fn payment_error(err: PaymentError) -> ApiError {
     match err {
+        // Only the mapped reason, never the provider's text.
         PaymentError::Declined(reason) => {
             ApiError::with_message(ErrorCode::PaymentFailed, "The payment failed")
-                .details(json!({ "reason": reason }))
+                .details(json!({ "reason": reason.as_str() }))
         }
         PaymentError::Unavailable(cause) => {
             tracing::error!(cause, "payment provider unavailable");
@@ -77,6 +78,10 @@ pub fn payment_error(err: PaymentError) -> ApiError {
         PaymentError::NotConfigured(cause) => {
             tracing::error!(cause, "payment provider not configured");
             ApiError::new(ErrorCode::StripeNotConfigured)
+        }
+        PaymentError::Disabled(cause) => {
+            tracing::error!(cause, "no payment provider enabled");
+            ApiError::new(ErrorCode::PaymentsNotConfigured)
         }
         PaymentError::Processing(_) => ApiError::with_message(
             ErrorCode::TopUpInProgress,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use aicity_domain::ids::OwnerId;
 use aicity_domain::money::Cents;
 use aicity_vault::payments::{LocalProvider, StripeProvider};
-use aicity_vault::{ChargeRequest, PaymentError, PaymentProvider};
+use aicity_vault::{ChargeRequest, DeclineReason, PaymentError, PaymentProvider};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,11 +50,16 @@ async fn the_local_provider_records_once_per_key_and_declines_test_tokens() {
     let declined = provider.charge(&request("tok_chargeDeclined", "k3")).await;
     assert_eq!(
         declined,
-        Err(PaymentError::Declined("Your card was declined.".into()))
+        Err(PaymentError::Declined(DeclineReason::CardDeclined))
     );
 }
 
 const KEY: &str = "sk_test_123";
+
+/// What a provider's message might echo: a key and an internal host.
+const LEAKED_SECRET: &str = "sk_live_51SECRETsecretSECRET";
+const LEAKY_MESSAGE: &str =
+    "Your card has expired. (request used sk_live_51SECRETsecretSECRET via 10.1.2.3)";
 
 /// One PaymentIntent of the fake.
 #[derive(Clone)]
@@ -231,9 +236,10 @@ async fn stripe_create(
     }
     let id = format!("pi_{}", ulid::Ulid::generate());
     let status = match method.as_str() {
-        "pm_card_chargeDeclined" | "pm_card_chargeDeclinedInsufficientFunds" | "pm_boom" => {
-            "requires_payment_method"
-        }
+        "pm_card_chargeDeclined"
+        | "pm_card_chargeDeclinedInsufficientFunds"
+        | "pm_card_leaky"
+        | "pm_boom" => "requires_payment_method",
         "pm_card_authenticationRequired" => "requires_action",
         "pm_card_processing" | "pm_card_processingThenFails" => "processing",
         _ => "succeeded",
@@ -257,6 +263,12 @@ async fn stripe_create(
                                  "message": message, "payment_intent": intent.json(&id)}}),
             )
         }
+        // Fake-only: a decline whose message echoes what it should not.
+        "pm_card_leaky" => (
+            StatusCode::PAYMENT_REQUIRED,
+            json!({"error": {"type": "card_error", "code": "expired_card",
+                             "message": LEAKY_MESSAGE, "payment_intent": intent.json(&id)}}),
+        ),
         "pm_boom" => (
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}),
@@ -444,7 +456,7 @@ async fn the_same_idempotency_key_is_the_same_payment_intent() {
         let declined = provider.charge(&declining).await;
         assert_eq!(
             declined,
-            Err(PaymentError::Declined("Your card was declined.".into()))
+            Err(PaymentError::Declined(DeclineReason::CardDeclined))
         );
     }
     assert_eq!(fake.executed(), 2);
@@ -469,15 +481,18 @@ async fn payments_that_do_not_succeed_are_never_charges() {
         provider
             .charge(&request("pm_card_chargeDeclinedInsufficientFunds", "k1"))
             .await,
-        Err(PaymentError::Declined(
-            "Your card has insufficient funds.".into()
-        ))
+        Err(PaymentError::Declined(DeclineReason::InsufficientFunds))
     );
     let needs_action = provider
         .charge(&request("pm_card_authenticationRequired", "k2"))
         .await;
     assert!(
-        matches!(&needs_action, Err(PaymentError::Declined(m)) if m.contains("requires_action")),
+        matches!(
+            needs_action,
+            Err(PaymentError::Declined(
+                DeclineReason::AuthenticationRequired
+            ))
+        ),
         "{needs_action:?}"
     );
     let processing = provider
@@ -490,7 +505,10 @@ async fn payments_that_do_not_succeed_are_never_charges() {
         .retrieve(&request("pm_card_processingThenFails", "k3"), &id)
         .await;
     assert!(
-        matches!(&settled, Err(PaymentError::Declined(m)) if m.contains("requires_payment_method")),
+        matches!(
+            settled,
+            Err(PaymentError::Declined(DeclineReason::CardDeclined))
+        ),
         "{settled:?}"
     );
     let too_small = provider
@@ -634,4 +652,117 @@ async fn a_processing_payment_that_fails_is_never_credited() {
         Default::default(),
         "the failed intent is settled (discarded), not retried"
     );
+}
+
+/// A declined top-up answers `PAYMENT_FAILED` with one of the fixed reasons in
+/// `details.reason`; the provider's message (here echoing a key) is nowhere in the body.
+#[tokio::test]
+async fn a_decline_shows_a_fixed_reason_never_the_providers_text() {
+    let (_fake, base) = fake_stripe().await;
+    let provider = StripeProvider::new(&base, KEY);
+    let ctx = aicity_testkit::context(Default::default()).await;
+    let (db, table) = (ctx.db(), ctx.table.as_str());
+    let owner = OwnerId::new();
+    let allowed: Vec<&str> = DeclineReason::ALL.iter().map(|r| r.as_str()).collect();
+    for (method, reason) in [
+        ("pm_card_leaky", "expired_card"),
+        ("pm_card_chargeDeclined", "card_declined"),
+        (
+            "pm_card_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+        ),
+        ("pm_card_authenticationRequired", "authentication_required"),
+    ] {
+        let err = aicity_vault::service::top_up(
+            db,
+            table,
+            &provider,
+            &owner,
+            Cents(1_000),
+            Some(method.into()),
+            &format!("topup:{method}"),
+            None,
+        )
+        .await
+        .expect_err("declined");
+        let response = aicity_http::error_response(&err);
+        assert_eq!(response.status(), 502, "{method}");
+        let bytes: &[u8] = response.body().as_ref();
+        let body = String::from_utf8_lossy(bytes).into_owned();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["error"]["code"], "PAYMENT_FAILED", "{body}");
+        assert_eq!(json["error"]["details"]["reason"], reason, "{body}");
+        assert!(allowed.contains(&reason));
+        for leaked in [LEAKED_SECRET, "10.1.2.3", "Your card", "expired."] {
+            assert!(!body.contains(leaked), "{method}: {leaked} in {body}");
+        }
+    }
+}
+
+/// The deployed shape: the function gets only `STRIPE_SECRET_KEY_PARAM` (an SSM
+/// parameter's name) and reads the key from Parameter Store at start. Here the
+/// parameter lives in moto; the Stripe fake accepts only that key, so a charge going
+/// through proves the key came from SSM. A plain `STRIPE_SECRET_KEY` (local
+/// development) wins over the parameter; a missing parameter starts unconfigured.
+#[tokio::test]
+async fn the_stripe_key_is_read_from_ssm_when_only_its_parameter_is_named() {
+    let (_fake, base) = fake_stripe().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let parameter = format!("/aicity-test/{}/stripe-secret-key", ulid::Ulid::generate());
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(KEY)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("moto takes the parameter");
+    let clients = aicity_testkit::clients().await;
+    let pick = |vars: Vec<(&'static str, String)>| {
+        let dynamodb = clients.dynamodb.clone();
+        async move {
+            aicity_vault::payments::from_settings(
+                |name| {
+                    vars.iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.clone())
+                },
+                dynamodb,
+                "t".into(),
+            )
+            .await
+        }
+    };
+    let stripe = |param: &str| {
+        vec![
+            ("PAYMENT_PROVIDER", "stripe".to_owned()),
+            ("STRIPE_API_BASE", base.clone()),
+            ("STRIPE_SECRET_KEY_PARAM", param.to_owned()),
+        ]
+    };
+
+    let provider = pick(stripe(&parameter)).await.expect("starts");
+    let charge = provider
+        .charge(&request("pm_card_visa", "ssm:1"))
+        .await
+        .expect("charged with the key from SSM");
+    assert!(charge.id.starts_with("pi_"));
+
+    let mut plain_wins = stripe(&parameter);
+    plain_wins.push(("STRIPE_SECRET_KEY", "sk_test_wrong".to_owned()));
+    let provider = pick(plain_wins).await.unwrap();
+    assert!(matches!(
+        provider.charge(&request("pm_card_visa", "ssm:2")).await,
+        Err(PaymentError::NotConfigured(_))
+    ));
+
+    let provider = pick(stripe("/aicity-test/no-such-parameter"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        provider.charge(&request("pm_card_visa", "ssm:3")).await,
+        Err(PaymentError::NotConfigured(_))
+    ));
 }

@@ -85,6 +85,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         clients: clients.clone(),
         table: table.clone(),
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
+        limits: aicity_http::Limits::default(),
     });
     let canary = Arc::new(Canary {
         clients: clients.clone(),
@@ -222,6 +223,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
             poll: Duration::from_millis(100),
             heartbeat: Duration::from_millis(500),
             max_duration: Duration::from_secs(30),
+            ..stream::StreamLimits::default()
         }),
     });
     let trust = Arc::new(trust::Trust {

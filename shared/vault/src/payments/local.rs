@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Charge, ChargeFuture, ChargeRequest, PaymentError, PaymentProvider};
+use super::{Charge, ChargeFuture, ChargeRequest, DeclineReason, PaymentError, PaymentProvider};
 
 /// Payment methods that decline, named as Stripe's test tokens are.
 pub const DECLINING_METHODS: &[&str] = &[
@@ -31,11 +31,11 @@ impl LocalProvider {
     async fn record(&self, request: &ChargeRequest) -> Result<Charge, PaymentError> {
         if DECLINING_METHODS.contains(&request.payment_method.as_str()) {
             let reason = if request.payment_method.contains("InsufficientFunds") {
-                "Your card has insufficient funds."
+                DeclineReason::InsufficientFunds
             } else {
-                "Your card was declined."
+                DeclineReason::CardDeclined
             };
-            return Err(PaymentError::Declined(reason.into()));
+            return Err(PaymentError::Declined(reason));
         }
         let id = format!("ch_local_{}", aicity_domain::ids::TransferId::new().ulid());
         let mut item = Key::new(format!("PAYMENT#{}", request.idempotency_key), "PAYMENT").to_map();
@@ -123,7 +123,7 @@ impl PaymentProvider for LocalProvider {
                     id: id.clone(),
                     amount,
                 }),
-                _ => Err(PaymentError::Declined("No such charge.".into())),
+                _ => Err(PaymentError::Declined(DeclineReason::Other)),
             }
         })
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aicity_domain::money::Cents;
 use serde::Deserialize;
 
-use super::{Charge, ChargeFuture, ChargeRequest, PaymentError, PaymentProvider};
+use super::{Charge, ChargeFuture, ChargeRequest, DeclineReason, PaymentError, PaymentProvider};
 
 pub const API_BASE: &str = "https://api.stripe.com";
 
@@ -36,6 +36,10 @@ struct StripeError {
     message: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
 }
 
 impl StripeProvider {
@@ -108,22 +112,33 @@ impl StripeProvider {
                     amount: Cents(intent.amount),
                 }),
                 "processing" => Err(PaymentError::Processing(intent.id)),
-                other => Err(PaymentError::Declined(format!(
-                    "the payment did not complete (status {other})"
-                ))),
+                // 3-D Secure wanted: this server-side confirmation cannot do it.
+                "requires_action" | "requires_confirmation" => Err(PaymentError::Declined(
+                    DeclineReason::AuthenticationRequired,
+                )),
+                "requires_payment_method" => {
+                    Err(PaymentError::Declined(DeclineReason::CardDeclined))
+                }
+                _ => Err(PaymentError::Declined(DeclineReason::Other)),
             };
         }
         let error = serde_json::from_slice::<ErrorBody>(&body)
             .ok()
             .map(|b| b.error);
+        // Stripe's message is logged (as the cause of an outage), never shown: it can
+        // echo what it was sent. A decline shows only its mapped reason.
         let message = error
             .as_ref()
             .and_then(|e| e.message.clone())
             .unwrap_or_else(|| format!("HTTP {status}"));
+        let reason = DeclineReason::from_stripe(
+            error.as_ref().and_then(|e| e.code.as_deref()),
+            error.as_ref().and_then(|e| e.decline_code.as_deref()),
+        );
         let kind = error.and_then(|e| e.kind);
         match status.as_u16() {
-            // card_error: the decline reason is Stripe's message, meant for the payer.
-            402 => Err(PaymentError::Declined(message)),
+            // card_error: declined, for a reason from Stripe's codes.
+            402 => Err(PaymentError::Declined(reason)),
             401 | 403 => Err(PaymentError::NotConfigured(
                 "Stripe rejected the API key".into(),
             )),
@@ -135,7 +150,7 @@ impl StripeProvider {
             _ if kind.as_deref() == Some("idempotency_error") => {
                 Err(PaymentError::Unavailable(message))
             }
-            400..=499 if kind.is_some() => Err(PaymentError::Declined(message)),
+            400..=499 if kind.is_some() => Err(PaymentError::Declined(reason)),
             _ => Err(PaymentError::Unavailable(message)),
         }
     }
