@@ -2,7 +2,7 @@
 # Both install what is missing (the .venv with moto, cargo-lambda, sam, cfn-lint; crates via cargo).
 # `make dev DYNAMODB=local` / `make test DYNAMODB=local`: DynamoDB on DynamoDB Local
 # (AWS's own engine, Java 17) while moto keeps serving SQS; the default is DYNAMODB=moto.
-.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas fuzz bench-routing
+.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas fuzz bench-routing api-check
 export DYNAMODB
 
 dev:                  ## emulator + functions (cargo lambda watch) + HTTP API on :4000, pollers, schedules
@@ -21,6 +21,9 @@ demo:                 ## with `make dev` running: two owners, two agents, a revi
 
 smoke:                ## starts `make dev`, checks the health route and a probe through :4000, stops
 	scripts/smoke.sh
+
+api-check:            ## starts `make dev`, runs schemathesis over every operation of /api/v1/openapi.json and checks /api/v1/docs in headless Chromium
+	scripts/api-check.sh
 
 test-dynamodb-local:  ## store conformance, lifecycle and money tests on DynamoDB Local (Java 17), SQS on moto
 	scripts/dynamodb-local.sh

@@ -11,6 +11,22 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Cents(pub i64);
 
+/// An integer number of cents.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Cents {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .description(Some("Credits in integer cents (100 = $1.00)."))
+            .into()
+    }
+}
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Cents {}
+
 /// Platform share of a charge, in percent; the agent earns the rest.
 pub const PLATFORM_FEE_PERCENT: i64 = 15;
 

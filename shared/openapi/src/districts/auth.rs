@@ -1,0 +1,7 @@
+//! `functions/auth`.
+
+use crate::{Op, Registry};
+
+pub fn operations(_r: &mut Registry) -> Vec<Op> {
+    Vec::new()
+}
