@@ -17,9 +17,14 @@ export PATH="$VENV/bin:$PATH"
 BASE="${AICITY_BASE_URL:-}"
 if [[ -z "$BASE" ]]; then
   BASE="http://127.0.0.1:${AICITY_API_PORT:-4000}"
-  # Generous per-caller limits: schemathesis sends thousands of requests as one owner.
+  # Generous limits: schemathesis sends thousands of requests as one owner from one IP,
+  # many with made-up credentials; at the real limits most would get a (documented) 429
+  # and reach nothing. The limits have their own tests (docs/rate-limits.md).
   export RATE_LIMIT_PER_MINUTE="${RATE_LIMIT_PER_MINUTE:-1000000}"
   export AUTH_RATE_LIMIT_PER_MINUTE="${AUTH_RATE_LIMIT_PER_MINUTE:-1000000}"
+  export RATE_LIMIT_ANONYMOUS_PER_MINUTE="${RATE_LIMIT_ANONYMOUS_PER_MINUTE:-1000000}"
+  export FAILED_AUTH_LIMIT_PER_IP="${FAILED_AUTH_LIMIT_PER_IP:-1000000}"
+  export SIGN_IN_LIMIT_PER_ACCOUNT="${SIGN_IN_LIMIT_PER_ACCOUNT:-1000000}"
   log="$STATE/api-check-dev.log"
   setsid scripts/dev.sh >"$log" 2>&1 &
   dev=$!
@@ -49,10 +54,22 @@ agent = call("POST", "/agents", {
     "displayName": "API check agent", "framework": "custom", "description": "Reviews code",
     "capabilities": [{"category": "code_review", "tags": ["rust"]}],
     "pricing": {"code_review": 200}, "maxConcurrentTasks": 5}, owner)
+# A second agent for the calls that change who an agent is (rotate, deactivate), so the
+# first one's key stays good; a second Trust key to revoke; a webhook.
+spare = call("POST", "/agents", {
+    "displayName": "API check spare", "framework": "custom", "description": "Reviews code",
+    "capabilities": [{"category": "code_review", "tags": ["rust"]}],
+    "pricing": {"code_review": 200}, "maxConcurrentTasks": 5}, owner)
 trust = call("POST", "/trust/keys", {"name": "api check"}, owner)
+spare_trust = call("POST", "/trust/keys", {"name": "api check spare"}, owner)
+hook = call("POST", "/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["task.completed"]}, owner)
 print(f"export API_CHECK_SESSION={token}")
 print(f"export API_CHECK_AGENT_KEY={agent['apiKey']}")
+print(f"export API_CHECK_AGENT_ID={agent['agent']['id']}")
+print(f"export API_CHECK_SPARE_AGENT_ID={spare['agent']['id']}")
 print(f"export API_CHECK_TRUST_KEY={trust['key']}")
+print(f"export API_CHECK_SPARE_TRUST_KEY_ID={spare_trust['id']}")
+print(f"export API_CHECK_WEBHOOK_ID={hook['id']}")
 PY
 )"
 
@@ -64,6 +81,27 @@ bearer = "${API_CHECK_SESSION}"
 api_key = "${API_CHECK_AGENT_KEY}"
 [auth.openapi.trustApiKey]
 api_key = "${API_CHECK_TRUST_KEY}"
+
+# Real resources of this owner for the path parameters, so those operations answer
+# more than 404 (their bodies and queries are still generated).
+[[operations]]
+include-operation-id-regex = "^(getAgent|updateAgent|getAgentReputation)$"
+parameters = { "path.id" = "${API_CHECK_AGENT_ID}" }
+[[operations]]
+include-operation-id-regex = "^(deactivateAgent|reactivateAgent|rotateAgentKey)$"
+parameters = { "path.id" = "${API_CHECK_SPARE_AGENT_ID}" }
+[[operations]]
+include-operation-id-regex = "^(getAgentPolicy|putAgentPolicy|getTrustReport|allocateToWallet)$"
+parameters = { "path.agentId" = "${API_CHECK_AGENT_ID}" }
+[[operations]]
+include-operation-id = "revokeTrustKey"
+parameters = { "path.id" = "${API_CHECK_SPARE_TRUST_KEY_ID}" }
+[[operations]]
+include-operation-id-regex = "^(getWebhook|listWebhookDeliveries|enableWebhook|deleteWebhook|redeliverWebhook)$"
+parameters = { "path.id" = "${API_CHECK_WEBHOOK_ID}" }
+[[operations]]
+include-operation-id = "getReferencePageAsset"
+parameters = { "path.asset" = "redoc.standalone.js" }
 TOML
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance

@@ -1,7 +1,8 @@
 //! `auth`: owner accounts and sessions.
 //!
 //! - `POST /api/v1/auth/sign-up` {name, email, password} → 201 `{user}`
-//! - `POST /api/v1/auth/sign-in` {email, password} → `{token, session:{token, expiresAt}, user}`
+//! - `POST /api/v1/auth/sign-in` {email, password} → `{token, session:{token, expiresAt}, user}`,
+//!   with `token` and `session` also beside `success` and `data` (as Better Auth answers)
 //! - `POST /api/v1/auth/sign-out` (Bearer) → `{signedOut: true}`; the token dies at once
 //! - `GET  /api/v1/auth/session` (Bearer) → `{session:{expiresAt}, user}`
 //!
@@ -24,6 +25,7 @@ use aicity_domain::ids::OwnerId;
 use aicity_domain::timestamps;
 use aicity_domain::{ApiError, ErrorCode};
 use aicity_http::auth::{self, source_ip};
+use aicity_http::response::ok_with_top_level;
 use aicity_http::{Context, created, json_body, ok, route_key};
 use aicity_store::StoreError;
 use aicity_store::owners::{self, OwnerRecord};
@@ -155,11 +157,17 @@ async fn sign_in(ctx: &Context, request: &Request) -> Result<Response<Body>, Api
         expires,
     )
     .await?;
-    ok(json!({
-        "token": token,
-        "session": { "token": token, "expiresAt": session.expires },
-        "user": user_view(&record.owner),
-    }))
+    let session = json!({ "token": token, "expiresAt": session.expires });
+    // Also beside the envelope, where a Better Auth client reads it
+    // (`body.token ?? body.session?.token`).
+    let top = serde_json::Map::from_iter([
+        ("token".to_owned(), json!(token)),
+        ("session".to_owned(), session.clone()),
+    ]);
+    ok_with_top_level(
+        json!({ "token": token, "session": session, "user": user_view(&record.owner) }),
+        top,
+    )
 }
 
 async fn sign_out(ctx: &Context, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -250,6 +250,13 @@ fn parse_limit(request: &Request) -> Result<usize, ApiError> {
     }
 }
 
+/// `prefix` and a ULID, as the feeds' ids are: anything else would make a key range
+/// the store refuses (a bound past `~`, or below the prefix).
+fn is_feed_id(raw: &str, prefix: &str) -> bool {
+    raw.strip_prefix(prefix)
+        .is_some_and(|ulid| ulid.len() == 26 && ulid.parse::<ulid::Ulid>().is_ok())
+}
+
 fn parse_time(field: &str, raw: &str) -> Result<time::OffsetDateTime, ApiError> {
     aicity_domain::timestamps::parse(raw)
         .ok_or_else(|| ApiError::invalid_field(field, "must be an RFC 3339 timestamp"))
@@ -264,8 +271,7 @@ async fn audit(embassy: &Embassy, request: &Request) -> Result<Response<Body>, A
         .transpose()?;
     let cursor = query_param(request, "cursor");
     if let Some(cursor) = &cursor {
-        let valid = cursor.len() == aicity_domain::embassy::AUDIT_PREFIX.len() + 26
-            && cursor.starts_with(aicity_domain::embassy::AUDIT_PREFIX);
+        let valid = is_feed_id(cursor, aicity_domain::embassy::AUDIT_PREFIX);
         if !valid {
             return Err(ApiError::invalid_field(
                 "cursor",
@@ -302,7 +308,7 @@ async fn notifications(embassy: &Embassy, request: &Request) -> Result<Response<
     let since = match query_param(request, "since") {
         None => None,
         Some(raw) if raw.starts_with(NOTIFICATION_PREFIX) => {
-            if raw.len() != NOTIFICATION_PREFIX.len() + 26 {
+            if !is_feed_id(&raw, NOTIFICATION_PREFIX) {
                 return Err(ApiError::invalid_field("since", "not a notification id"));
             }
             Some(raw)

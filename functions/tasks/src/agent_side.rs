@@ -24,6 +24,8 @@ use crate::{Tasks, forbidden, refused, task_id};
 const MAX_BODY: usize = 256 * 1024;
 /// A day, in milliseconds.
 const MAX_EXECUTION_MS: i64 = 86_400_000;
+/// The longest sandbox id a step takes.
+const MAX_SANDBOX_ID_CHARS: usize = 128;
 
 /// `GET /tasks/submitted`: tasks assigned to the caller and waiting for it to start.
 pub async fn list_submitted(tasks: &Tasks, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -191,7 +193,11 @@ pub async fn destroy_sandbox(tasks: &Tasks, request: &Request) -> Result<Respons
     let ctx = &tasks.ctx;
     let (_, record) = assigned(tasks, request).await?;
     let sandbox = path_param(request, "sandboxId")?;
-    if !sandbox_recorded(tasks, &record.task.id, &sandbox).await? {
+    // Longer than any sandbox id `executing` takes: not one of this task's (and too
+    // long for the sort key it would be looked up by).
+    if sandbox.chars().count() > MAX_SANDBOX_ID_CHARS
+        || !sandbox_recorded(tasks, &record.task.id, &sandbox).await?
+    {
         return Err(ApiError::with_message(
             ErrorCode::NotFound,
             "No such sandbox for this task",
@@ -220,7 +226,13 @@ struct Executing {
 
 impl Validate for Executing {
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        check_length(errors, "sandboxId", &self.sandbox_id, 1, 128);
+        check_length(
+            errors,
+            "sandboxId",
+            &self.sandbox_id,
+            1,
+            MAX_SANDBOX_ID_CHARS,
+        );
     }
 }
 

@@ -52,8 +52,10 @@ struct StepView {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WorkflowView {
+    /// The workflow's own fields but its `steps`, which are shown as [`StepView`]s
+    /// (flattening the `Workflow` itself would send `steps` twice).
     #[serde(flatten)]
-    workflow: Workflow,
+    workflow: serde_json::Map<String, serde_json::Value>,
     steps: Vec<StepView>,
     /// What the steps were charged so far.
     credits_charged: Cents,
@@ -79,8 +81,13 @@ fn view(mut workflow: Workflow, tasks: &[Task]) -> WorkflowView {
             .map(|c| c.0)
             .sum(),
     );
+    let mut fields = match serde_json::to_value(&workflow) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    fields.remove("steps");
     WorkflowView {
-        workflow,
+        workflow: fields,
         steps,
         credits_charged,
     }

@@ -172,6 +172,10 @@ fn rules() -> BTreeMap<&'static str, Rule> {
         ("GET /api/v1/health", Only(&EVERYONE)),
         ("POST /api/v1/health/probes", Only(&EVERYONE)),
         ("GET /api/v1/health/probes/{probeId}", Only(&EVERYONE)),
+        // docs: open
+        ("GET /api/v1/openapi.json", Only(&EVERYONE)),
+        ("GET /api/v1/docs", Only(&EVERYONE)),
+        ("GET /api/v1/docs/{asset}", Only(&EVERYONE)),
         // anything else
         ("ANY /{proxy+}", Everyone(404)),
     ])
@@ -249,6 +253,7 @@ impl Fixtures {
             .replace("{deliveryId}", &self.delivery)
             .replace("{probeId}", &self.probe)
             .replace("{taskType}", "code_review")
+            .replace("{asset}", "redoc.standalone.js")
             .replace("{proxy+}", "no/such/route")
             .replace("/api/v1/exchange", "/api/v1/exchange/requests")
     }

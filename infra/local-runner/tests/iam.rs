@@ -57,6 +57,7 @@ fn expected_sends() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("WebhooksFunction", vec![webhook]),
         ("WebhookDeliveryFunction", vec![webhook]),
         ("HealthFunction", vec!["CanaryQueue"]),
+        ("DocsFunction", vec![]),
         ("CanaryFunction", vec!["CanaryQueue"]),
     ]
     .into_iter()
@@ -290,6 +291,27 @@ fn the_health_function_can_write_only_its_probes_and_counters() {
         ),
     ]);
     assert_eq!(writes, expected);
+}
+
+/// The anonymous docs function: its per-IP rate counters (`RATE#…`), nothing else; it
+/// reads nothing from the table and no secrets.
+#[test]
+fn the_docs_function_writes_only_its_rate_counters() {
+    let functions = functions();
+    let (_, statements) = &functions["DocsFunction"];
+    let mut actions = BTreeMap::new();
+    for statement in statements {
+        for action in &statement.actions {
+            actions.insert(
+                action.clone(),
+                statement.leading_keys.clone().unwrap_or_default(),
+            );
+        }
+    }
+    assert_eq!(
+        actions,
+        BTreeMap::from([("dynamodb:UpdateItem".to_owned(), vec!["RATE#*".to_owned()])])
+    );
 }
 
 #[test]

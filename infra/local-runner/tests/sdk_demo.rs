@@ -252,7 +252,7 @@ async fn the_sdk_reports_api_errors_typed() {
     assert!(matches!(&err, Error::Validation(f) if f.details["fields"][0]["field"] == "maxBudget"));
     assert!(matches!(
         anonymous.vault().pool().await,
-        Err(Error::Config(_))
+        Err(Error::Authentication(_))
     ));
     let wrong = AgentCity::builder()
         .base_url(&running.base_url)

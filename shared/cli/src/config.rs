@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Where task streams are read, when not the base URL (the stack's `StreamUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_url: Option<String>,
     /// The owner session token from `aicity sign-in`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,

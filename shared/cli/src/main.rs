@@ -14,7 +14,7 @@ use aicity_cli::runner::{self, Outcome, RunnerConfig};
 use aicity_cli::webhooks::{self as hooks, EventList, Received, parse_event_list};
 use aicity_cli::workflows::{self as flows, AgentFor, parse_agent_for, parse_status, parse_step};
 use aicity_sdk::embassy::AuditQuery;
-use aicity_sdk::resources::{SearchAgents, SubmitTask};
+use aicity_sdk::resources::{ListTasks, SearchAgents, SubmitTask};
 use aicity_sdk::workflows::{StepSpec, Workflow, WorkflowStatus};
 use aicity_sdk::{AgentCity, Error};
 use clap::{Parser, Subcommand};
@@ -30,6 +30,10 @@ struct Cli {
     /// The API's base URL.
     #[arg(long, global = true, env = "AICITY_BASE_URL")]
     base_url: Option<String>,
+    /// Where task streams are read (`tasks watch`): the stack's `StreamUrl` output.
+    /// Default: the base URL (what `make dev` serves).
+    #[arg(long, global = true, env = "AICITY_STREAM_URL")]
+    stream_url: Option<String>,
     /// Act as this agent (`ac_live_…`).
     #[arg(long, global = true, env = "AICITY_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -256,9 +260,22 @@ enum TasksCommand {
     Get {
         id: String,
     },
+    /// Your tasks, newest first (an agent sees both sides unless `--role`).
     List {
         #[arg(long)]
         status: Option<String>,
+        /// submitted (your own) or assigned (to the agent).
+        #[arg(long)]
+        role: Option<String>,
+        /// Page number, from 1.
+        #[arg(long)]
+        page: Option<u32>,
+        /// Results per page, 1 to 100 (default 20).
+        #[arg(long)]
+        page_size: Option<u32>,
+        /// The next cursor a page before printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// What each task type takes as input and returns (every type, or one).
     Templates {
@@ -450,6 +467,9 @@ async fn main() {
             .or(config.base_url.clone())
             .unwrap_or_else(|| "http://127.0.0.1:4000".into()),
     );
+    if let Some(stream_url) = cli.stream_url.clone().or(config.stream_url.clone()) {
+        builder = builder.stream_url(stream_url);
+    }
     if let Some(token) = &config.token {
         builder = builder.owner_token(token);
     }
@@ -504,6 +524,8 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<(), Error> {
             let signed = city.auth().sign_in(&email, &password).await?;
             ctx.config.token = Some(signed.token.clone());
             ctx.config.base_url = Some(city.base_url().to_owned());
+            ctx.config.stream_url = (city.stream_base_url() != city.base_url())
+                .then(|| city.stream_base_url().to_owned());
             ctx.config
                 .save(&ctx.config_path)
                 .map_err(|e| Error::Config(e.to_string()))?;
@@ -954,14 +976,26 @@ async fn tasks(ctx: &mut Ctx, command: TasksCommand) -> Result<(), Error> {
                 &show(&task),
             );
         }
-        TasksCommand::List { status } => {
-            let page = city.tasks().list(status.as_deref(), None, None).await?;
-            let lines = page
-                .data
-                .iter()
-                .map(|t| format!("{}  {:<16} {}", t.id, t.task_type, t.status))
-                .collect::<Vec<_>>()
-                .join("\n");
+        TasksCommand::List {
+            status,
+            role,
+            page,
+            page_size,
+            cursor,
+        } => {
+            let filter = ListTasks {
+                page,
+                page_size,
+                status,
+                role,
+                cursor,
+            };
+            let page = city.tasks().list(&filter).await?;
+            let lines = page_text(
+                &page,
+                |t| format!("{}  {:<16} {}", t.id, t.task_type, t.status),
+                "no tasks",
+            );
             ctx.print(
                 || lines,
                 &json!(page.data.iter().map(show).collect::<Vec<_>>()),

@@ -25,6 +25,7 @@ pub const WEEK_DAYS: i64 = 7;
 pub const MAX_POLICY_CENTS: i64 = MAX_BUDGET * 60 * 24 * 365;
 
 /// What an owner allows one of its agents. `None` is no limit.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
@@ -41,17 +42,34 @@ pub struct Policy {
 }
 
 /// `PUT /embassy/agents/{agentId}/policy`: the whole policy, with the version read.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PutPolicy {
     pub version: u64,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 525_600_000_000_i64)
+    )]
     pub daily_budget: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 525_600_000_000_i64)
+    )]
     pub weekly_budget: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 525_600_000_000_i64)
+    )]
     pub max_per_task: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 525_600_000_000_i64)
+    )]
     pub approval_threshold: Option<i64>,
     #[serde(default)]
     pub allowed_task_types: Option<Vec<Category>>,
@@ -117,6 +135,7 @@ impl Window {
 }
 
 /// What an agent's submits already hold or were charged.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Committed {
@@ -240,6 +259,7 @@ pub fn past_six_days(at: OffsetDateTime) -> Vec<String> {
 }
 
 /// Where an approval is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalStatus {
@@ -276,6 +296,7 @@ impl ApprovalStatus {
 }
 
 /// A submit over its agent's approval threshold, waiting for the owner.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
@@ -336,10 +357,12 @@ pub fn expired_error() -> ApiError {
 }
 
 /// `POST /embassy/approvals/{id}/deny`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deny {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub reason: Option<String>,
 }
 
@@ -354,6 +377,7 @@ impl Validate for Deny {
 }
 
 /// Who did something the audit trail records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditActor {
@@ -387,6 +411,7 @@ impl AuditActor {
 }
 
 /// What an action was done to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditTarget {
@@ -407,6 +432,7 @@ impl AuditTarget {
 }
 
 /// One state-changing action of an owner or one of its agents.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
@@ -431,6 +457,7 @@ pub const AUDIT_PREFIX: &str = "aud_";
 pub const NOTIFICATION_PREFIX: &str = "ntf_";
 
 /// Something an owner should know.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NotificationType {
     #[serde(rename = "approval.requested")]
@@ -450,6 +477,7 @@ pub enum NotificationType {
 }
 
 /// One entry of an owner's feed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {

@@ -76,7 +76,8 @@ macro_rules! prefixed_id {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
-                    .pattern(Some(concat!("^", $prefix, "[0-9A-HJKMNP-TV-Z]{26}$")))
+                    // A ULID: 26 Crockford base32 characters, the first at most 7 (128 bits).
+                    .pattern(Some(concat!("^", $prefix, "[0-7][0-9A-HJKMNP-TV-Z]{25}$")))
                     .examples([concat!($prefix, "01JQ3Z8K9V2C6T4M7N5P8R0S1W")])
                     .into()
             }

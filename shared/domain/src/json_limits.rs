@@ -4,7 +4,8 @@
 //! A JSON text's length is not a bound on its stored size: `[1,1,1,…]` takes 2 bytes an
 //! element as JSON and 3 in DynamoDB (a number plus the list element's byte). So the
 //! stored size is computed by DynamoDB's own rules and limited as such, beside the
-//! nesting depth (DynamoDB stops at 32 levels) and the range of numbers it accepts.
+//! nesting depth (DynamoDB stops at 32 levels), the range of numbers it accepts and
+//! its refusal of empty map keys.
 
 use serde_json::Value;
 
@@ -68,6 +69,8 @@ fn first_problem(value: &Value, depth: usize) -> Option<String> {
             Some(format!("nests deeper than {MAX_DEPTH} levels"))
         }
         Value::Array(items) => items.iter().find_map(|v| first_problem(v, depth + 1)),
+        // DynamoDB refuses an empty attribute name, nested map keys included.
+        Value::Object(map) if map.contains_key("") => Some("has an empty key".to_owned()),
         Value::Object(map) => map.values().find_map(|v| first_problem(v, depth + 1)),
         Value::Number(n) => {
             let x = n.as_f64().unwrap_or(f64::INFINITY).abs();
@@ -130,6 +133,17 @@ mod tests {
         assert!(!problems(&json!({"x": 1e200}), 1_000).is_empty());
         assert!(!problems(&json!([1e-200]), 1_000).is_empty());
         assert!(problems(&json!({"x": 1e124, "y": 0, "z": -3.5}), 1_000).is_empty());
+    }
+
+    #[test]
+    fn refuses_empty_keys_at_any_depth() {
+        assert!(
+            problems(&json!({"": 1}), 1_000)[0]
+                .message
+                .contains("empty key")
+        );
+        assert!(!problems(&json!({"a": [{"b": {"": "v"}}]}), 1_000).is_empty());
+        assert!(problems(&json!({" ": 1}), 1_000).is_empty());
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub const AVOID_DISPUTES_LOST: u32 = 3;
 pub const CAUTION_BELOW_CONFIDENCE: u32 = 50;
 
 /// A Trust API key as its owner sees it: never the secret nor its hash.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustKey {
@@ -72,9 +73,14 @@ impl TrustKey {
 }
 
 /// `POST /trust/keys`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTrustKey {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, example = "Acme hiring desk")
+    )]
     pub name: String,
 }
 
@@ -85,6 +91,7 @@ impl Validate for CreateTrustKey {
 }
 
 /// What a third party should do about hiring the agent.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Recommendation {
@@ -94,6 +101,7 @@ pub enum Recommendation {
 }
 
 /// Why a recommendation is `avoid` or `caution`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -184,6 +192,7 @@ pub fn rate(part: u32, whole: u32) -> f64 {
 }
 
 /// The four dimensions, 0–1000 each.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dimensions {
@@ -193,6 +202,7 @@ pub struct Dimensions {
     pub reliability: u32,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustStats {
@@ -205,6 +215,7 @@ pub struct TrustStats {
     pub dispute_rate: f64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisputeSummary {
@@ -215,6 +226,7 @@ pub struct DisputeSummary {
 }
 
 /// `GET /trust/agents/{agentId}`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustReport {

@@ -18,6 +18,7 @@ pub const EVENT_ID_HEADER: &str = "AICity-Event-Id";
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 
 /// What a subscription can ask for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum WebhookEventType {
     #[serde(rename = "task.assigned")]
@@ -224,6 +225,7 @@ pub fn agent_may_subscribe(kind: WebhookEventType) -> bool {
     kind != WebhookEventType::ApprovalRequested
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionStatus {
@@ -233,6 +235,7 @@ pub enum SubscriptionStatus {
 }
 
 /// A subscription as the API shows it (never its secret).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
@@ -248,6 +251,7 @@ pub struct Subscription {
     pub disabled_at: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
@@ -257,6 +261,7 @@ pub enum DeliveryStatus {
 }
 
 /// One try at delivering: when, what came back, how long it took, why it failed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
@@ -275,6 +280,7 @@ impl Attempt {
 }
 
 /// An event's delivery to one subscription, with its log of attempts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {

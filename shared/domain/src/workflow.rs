@@ -25,19 +25,36 @@ pub const MAX_STEP_INPUT_BYTES: usize = 32 * 1024;
 
 /// `POST /workflows`
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWorkflow {
+    /// Not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
     pub name: String,
+    /// Run in this order, each step's output given to the next as `previousOutput`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 10))]
     pub steps: Vec<StepSpec>,
 }
 
 /// One step as the buyer writes it: what a task needs, the description at the top.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepSpec {
     pub task_type: Category,
+    /// What this step does (not blank): its task's `input.description`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 10_000, pattern = r"\S")
+    )]
     pub description: String,
+    /// Cents, held with the others when the workflow is created.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
     pub max_budget: i64,
+    /// Hire this agent directly for the step.
     #[serde(default)]
     pub agent_id: Option<AgentId>,
     /// The rest of the step's input (repo, code, files, its template's fields).
@@ -136,6 +153,7 @@ impl Validate for CreateWorkflow {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowStatus {
     /// Steps are running or waiting.
@@ -179,6 +197,7 @@ impl std::fmt::Display for WorkflowStatus {
 
 /// A step as stored on the workflow: which task runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowStep {
     /// From 1.
@@ -193,6 +212,7 @@ pub struct WorkflowStep {
 
 /// A workflow as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Workflow {
     pub id: WorkflowId,

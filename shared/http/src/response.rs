@@ -56,6 +56,32 @@ pub fn created(data: impl Serialize) -> Result<Response<Body>, ApiError> {
     ))
 }
 
+/// 200 `{"success":true,"data":…}` with `top`'s fields beside `success` and `data`, for
+/// clients that read them there (a sign-in's `token`, as Better Auth answers); the
+/// envelope's own fields win over `top`'s.
+pub fn ok_with_top_level(
+    data: impl Serialize,
+    top: serde_json::Map<String, serde_json::Value>,
+) -> Result<Response<Body>, ApiError> {
+    let envelope = Success {
+        success: true,
+        data,
+    };
+    match serde_json::to_value(&envelope) {
+        Ok(serde_json::Value::Object(mut body)) => {
+            for (name, value) in top {
+                body.entry(name).or_insert(value);
+            }
+            Ok(json_response(200, &body))
+        }
+        Ok(_) => Ok(fallback_internal()),
+        Err(err) => {
+            tracing::error!(error = %err, "response serialization failed");
+            Ok(fallback_internal())
+        }
+    }
+}
+
 /// 200 with a page of items and its pagination block.
 pub fn paginated<T: Serialize>(
     data: Vec<T>,
@@ -117,6 +143,19 @@ mod tests {
         assert_eq!(
             body_json(&response),
             json!({"success": true, "data": {"id": "task_1"}})
+        );
+    }
+
+    #[test]
+    fn top_level_fields_sit_beside_the_envelope() {
+        let top = json!({"token": "ses_1", "success": false, "data": null});
+        let response =
+            ok_with_top_level(json!({"token": "ses_1"}), top.as_object().unwrap().clone()).unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            body_json(&response),
+            json!({"success": true, "data": {"token": "ses_1"}, "token": "ses_1"}),
+            "the envelope's own fields are never replaced"
         );
     }
 

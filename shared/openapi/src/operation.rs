@@ -56,6 +56,9 @@ enum Answer {
     /// A body that is not the envelope (the document itself, the reference page,
     /// a server-sent event stream): status, media type, schema.
     Raw(u16, &'static str, Value),
+    /// No success at all: a retired route that only answers `410 Gone` (its error
+    /// codes) with the `Sunset`, `Deprecation` and `Link` headers.
+    Gone,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +145,14 @@ impl Op {
         }));
         self
     }
+    /// An optional request header.
+    pub fn header(mut self, name: &str, schema: Value, description: &str) -> Self {
+        self.headers.push(json!({
+            "name": name, "in": "header", "required": false,
+            "description": description, "schema": schema
+        }));
+        self
+    }
     /// `page`, `pageSize` and `cursor` (README, "Paging").
     pub fn paged(self) -> Self {
         self.query(
@@ -198,6 +209,12 @@ impl Op {
     /// A body outside the envelope.
     pub fn raw(mut self, status: u16, media_type: &'static str, schema: Value) -> Self {
         self.answer = Some((Answer::Raw(status, media_type, schema), None));
+        self
+    }
+    /// No success answer: the route is retired and answers only its errors (the
+    /// Exchange's `410 EXCHANGE_SUNSET`, with `Sunset`, `Deprecation` and `Link`).
+    pub fn gone(mut self) -> Self {
+        self.answer = Some((Answer::Gone, None));
         self
     }
     /// An example of the success body's `data` (or the raw body).
@@ -308,23 +325,27 @@ impl Op {
             .answer
             .clone()
             .unwrap_or_else(|| panic!("{} has no success answer", self.id));
-        let (status, media_type, schema, wrap_example): (u16, &str, Value, bool) = match answer {
-            Answer::Data(status, data) => (status, "application/json", success(data), true),
-            Answer::Page(item) => (200, "application/json", page(item), false),
-            Answer::Raw(status, media_type, schema) => (status, media_type, schema, false),
+        let gone = matches!(answer, Answer::Gone);
+        let success_answer = match answer {
+            Answer::Data(status, data) => Some((status, "application/json", success(data), true)),
+            Answer::Page(item) => Some((200, "application/json", page(item), false)),
+            Answer::Raw(status, media_type, schema) => Some((status, media_type, schema, false)),
+            Answer::Gone => None,
         };
-        let mut media = json!({ "schema": schema });
-        if let Some(example) = example {
-            media["example"] = if wrap_example {
-                json!({"success": true, "data": example})
-            } else {
-                example
-            };
+        if let Some((status, media_type, schema, wrap_example)) = success_answer {
+            let mut media = json!({ "schema": schema });
+            if let Some(example) = example {
+                media["example"] = if wrap_example {
+                    json!({"success": true, "data": example})
+                } else {
+                    example
+                };
+            }
+            responses.insert(
+                status.to_string(),
+                json!({"description": describe_status(status), "content": {media_type: media}}),
+            );
         }
-        responses.insert(
-            status.to_string(),
-            json!({"description": describe_status(status), "content": {media_type: media}}),
-        );
 
         let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
         for code in self.all_errors() {
@@ -348,6 +369,25 @@ impl Op {
                     "description": "Seconds until the limit resets.",
                     "schema": {"type": "integer"}
                 }});
+            }
+            if status == 410 && gone {
+                response["headers"] = json!({
+                    "Sunset": {
+                        "description": "When the route was retired (RFC 8594), an HTTP date.",
+                        "required": true,
+                        "schema": {"type": "string"}
+                    },
+                    "Deprecation": {
+                        "description": "When it was deprecated (RFC 9745), `@` and epoch seconds.",
+                        "required": true,
+                        "schema": {"type": "string"}
+                    },
+                    "Link": {
+                        "description": "The migration guide, `rel=\"sunset\"`.",
+                        "required": true,
+                        "schema": {"type": "string"}
+                    }
+                });
             }
             responses.insert(status.to_string(), response);
         }

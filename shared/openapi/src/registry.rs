@@ -75,7 +75,7 @@ fn error_schema() -> Value {
         "description": "Every failure: `success` false and the error's code, a safe message and details (e.g. the fields a validation error names).",
         "required": ["success", "error"],
         "properties": {
-            "success": { "const": false },
+            "success": { "type": "boolean", "const": false },
             "error": {
                 "type": "object",
                 "required": ["code", "message", "details"],
@@ -118,7 +118,7 @@ pub fn success(data: Value) -> Value {
     json!({
         "type": "object",
         "required": ["success", "data"],
-        "properties": { "success": { "const": true }, "data": data }
+        "properties": { "success": { "type": "boolean", "const": true }, "data": data }
     })
 }
 
@@ -128,7 +128,7 @@ pub fn page(item: Value) -> Value {
         "type": "object",
         "required": ["success", "data", "pagination"],
         "properties": {
-            "success": { "const": true },
+            "success": { "type": "boolean", "const": true },
             "data": { "type": "array", "items": item },
             "pagination": reference("Pagination")
         }
@@ -141,7 +141,7 @@ pub fn failure(codes: &[ErrorCode]) -> Value {
     json!({
         "allOf": [
             reference("Error"),
-            { "properties": { "error": { "properties": { "code": { "enum": names } } } } }
+            { "type": "object", "properties": { "error": { "type": "object", "properties": { "code": { "type": "string", "enum": names } } } } }
         ]
     })
 }

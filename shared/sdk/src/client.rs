@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::Error;
 use crate::resources::{Agents, Auth, Embassy, Tasks, Vault};
 use crate::webhooks::Webhooks;
 use crate::workflows::Workflows;
+use crate::{ApiFailure, Error};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.aicity.dev";
 
@@ -18,6 +18,7 @@ pub struct Builder {
     api_key: Option<String>,
     owner_token: Option<String>,
     base_url: String,
+    stream_url: Option<String>,
     timeout: Duration,
     retries: u32,
     backoff: Duration,
@@ -29,6 +30,7 @@ impl Default for Builder {
             api_key: None,
             owner_token: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
+            stream_url: None,
             timeout: Duration::from_secs(30),
             retries: 2,
             backoff: Duration::from_millis(250),
@@ -51,6 +53,15 @@ impl Builder {
 
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Where task streams are read (`GET /api/v1/tasks/{id}/stream` under it): the
+    /// stack's `StreamUrl` output (the stream function's URL, since an HTTP API cannot
+    /// stream). Unset or empty: the base URL, which is what the local runner serves.
+    pub fn stream_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into().trim().trim_end_matches('/').to_owned();
+        self.stream_url = (!url.is_empty()).then_some(url);
         self
     }
 
@@ -140,6 +151,14 @@ impl AgentCity {
         &self.config.base_url
     }
 
+    /// Where task streams are read: [`Builder::stream_url`], else the base URL.
+    pub fn stream_base_url(&self) -> &str {
+        self.config
+            .stream_url
+            .as_deref()
+            .unwrap_or(&self.config.base_url)
+    }
+
     /// A copy of this client acting with another owner token.
     pub fn with_owner_token(&self, token: impl Into<String>) -> Self {
         let mut copy = self.clone();
@@ -147,25 +166,27 @@ impl AgentCity {
         copy
     }
 
-    /// The headers that authenticate a request as `who`.
+    /// The headers that authenticate a request as `who`. Without the credentials it
+    /// needs (none set, or an empty one), an [`Error::Authentication`] with the code the
+    /// API would answer, before anything is sent.
     pub(crate) fn auth_headers(&self, who: As) -> Result<Vec<(&'static str, String)>, Error> {
-        let key = || self.config.api_key.clone().map(|k| ("x-api-key", k));
-        let token = || {
-            self.config
-                .owner_token
-                .clone()
-                .map(|t| ("authorization", format!("Bearer {t}")))
-        };
+        let present = |secret: &Option<String>| secret.clone().filter(|s| !s.trim().is_empty());
+        let key = || present(&self.config.api_key).map(|k| ("x-api-key", k));
+        let token =
+            || present(&self.config.owner_token).map(|t| ("authorization", format!("Bearer {t}")));
         let header = match who {
             As::Anyone => return Ok(Vec::new()),
-            As::Agent => {
-                key().ok_or_else(|| Error::Config("this call needs an agent API key".into()))?
-            }
-            As::Owner => {
-                token().ok_or_else(|| Error::Config("this call needs an owner token".into()))?
-            }
+            As::Agent => key().ok_or_else(|| {
+                missing_credentials("MISSING_API_KEY", "this call needs an agent API key")
+            })?,
+            As::Owner => token().ok_or_else(|| {
+                missing_credentials("UNAUTHORIZED", "this call needs an owner token")
+            })?,
             As::Either => key().or_else(token).ok_or_else(|| {
-                Error::Config("this call needs an API key or an owner token".into())
+                missing_credentials(
+                    "UNAUTHORIZED",
+                    "this call needs an API key or an owner token",
+                )
             })?,
         };
         Ok(vec![header])
@@ -276,6 +297,17 @@ impl AgentCity {
     }
 }
 
+/// The client has no credentials for a call: refused as the API would refuse it (401
+/// with `code`), but locally, so `details.sent` is `false`.
+fn missing_credentials(code: &str, need: &str) -> Error {
+    Error::Authentication(ApiFailure {
+        status: 401,
+        code: code.to_owned(),
+        message: format!("{need}; the client has none, so nothing was sent"),
+        details: json!({ "sent": false }),
+    })
+}
+
 /// The header the server dedupes money-moving POSTs on.
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -292,4 +324,124 @@ pub(crate) fn idempotency_header(key: Option<&str>) -> Vec<(&'static str, String
         str::to_owned,
     );
     vec![(IDEMPOTENCY_KEY, key)]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A port that accepts connections but never answers; `true` if anything connected.
+    fn listener() -> (TcpListener, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        (listener, base)
+    }
+
+    fn connected(listener: &TcpListener) -> bool {
+        listener.accept().is_ok()
+    }
+
+    fn client(base: &str, key: Option<&str>, token: Option<&str>) -> AgentCity {
+        let mut builder = AgentCity::builder()
+            .base_url(base)
+            .retries(0)
+            .timeout(Duration::from_secs(2));
+        if let Some(key) = key {
+            builder = builder.api_key(key);
+        }
+        if let Some(token) = token {
+            builder = builder.owner_token(token);
+        }
+        builder.build().unwrap()
+    }
+
+    fn expect_auth_error(result: Result<impl std::fmt::Debug, Error>, code: &str, need: &str) {
+        match result {
+            Err(Error::Authentication(failure)) => {
+                assert_eq!(failure.status, 401);
+                assert_eq!(failure.code, code);
+                assert!(failure.message.contains(need), "{}", failure.message);
+                assert_eq!(failure.details, json!({"sent": false}));
+            }
+            other => panic!("expected an authentication error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_credentials_is_an_authentication_error_and_nothing_is_sent() {
+        let (listener, base) = listener();
+        let nobody = client(&base, None, None);
+        let submit = crate::resources::SubmitTask {
+            task_type: "code_review".into(),
+            max_budget: 5_000,
+            input: json!({"description": "Review auth"}),
+            agent_id: None,
+            parent_task_id: None,
+        };
+        // The seed: "AuthenticationError -- if neither apiKey nor ownerToken is provided".
+        expect_auth_error(
+            nobody.tasks().submit(&submit, None).await,
+            "UNAUTHORIZED",
+            "an API key or an owner token",
+        );
+        expect_auth_error(
+            nobody.agents().me().await,
+            "MISSING_API_KEY",
+            "agent API key",
+        );
+        expect_auth_error(nobody.vault().pool().await, "UNAUTHORIZED", "owner token");
+        expect_auth_error(
+            nobody.tasks().stream_url("task_1"),
+            "UNAUTHORIZED",
+            "an API key or an owner token",
+        );
+        let mut stream = nobody.tasks().stream("task_1");
+        expect_auth_error(
+            stream.next().await.expect("one error"),
+            "UNAUTHORIZED",
+            "an API key or an owner token",
+        );
+        assert!(!connected(&listener), "no request may be sent");
+        let err = nobody.agents().me().await.unwrap_err();
+        assert!(!err.is_retryable());
+        assert_eq!(err.code(), Some("MISSING_API_KEY"));
+    }
+
+    #[tokio::test]
+    async fn an_empty_key_or_token_counts_as_none() {
+        let (listener, base) = listener();
+        let blank = client(&base, Some(""), Some("  "));
+        expect_auth_error(
+            blank.agents().me().await,
+            "MISSING_API_KEY",
+            "agent API key",
+        );
+        expect_auth_error(blank.vault().pool().await, "UNAUTHORIZED", "owner token");
+        expect_auth_error(
+            blank.tasks().get("task_1").await,
+            "UNAUTHORIZED",
+            "an API key or an owner token",
+        );
+        let owner = client(&base, None, Some("ses_owner")).with_owner_token("");
+        expect_auth_error(owner.auth().sign_out().await, "UNAUTHORIZED", "owner token");
+        assert!(!connected(&listener), "no request may be sent");
+    }
+
+    #[tokio::test]
+    async fn the_other_credential_still_serves_either_kind_of_call() {
+        let blank_key = client("http://127.0.0.1:9", Some(""), Some("ses_owner"));
+        assert_eq!(
+            blank_key.auth_headers(As::Either).unwrap(),
+            vec![("authorization", "Bearer ses_owner".to_owned())]
+        );
+        let agent = client("http://127.0.0.1:9", Some("ac_live_k"), None);
+        assert_eq!(
+            agent.auth_headers(As::Either).unwrap(),
+            vec![("x-api-key", "ac_live_k".to_owned())]
+        );
+        assert!(agent.auth_headers(As::Anyone).unwrap().is_empty());
+    }
 }

@@ -38,7 +38,8 @@ pub enum Error {
     Server(ApiFailure),
     #[error("network error: {0}")]
     Network(String),
-    /// The client was set up wrong (e.g. no credentials for a call that needs them).
+    /// The client was set up wrong (e.g. an HTTP client that cannot be built). Missing
+    /// credentials for a call are an [`Error::Authentication`], refused before sending.
     #[error("client misconfigured: {0}")]
     Config(String),
     #[error("unexpected response: {0}")]

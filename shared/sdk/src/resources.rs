@@ -484,7 +484,37 @@ pub struct SubmitTask {
     pub parent_task_id: Option<String>,
 }
 
-/// `/tasks`
+/// Filters and paging of [`Tasks::list`] (README, "Paging"); every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListTasks {
+    /// Page number, from 1 (default 1); `page × page_size` at most 1,000.
+    pub page: Option<u32>,
+    /// Results per page, 1 to 100 (default 20).
+    pub page_size: Option<u32>,
+    /// Only tasks with this status, e.g. `completed`.
+    pub status: Option<String>,
+    /// `submitted` (the caller's own) or `assigned` (to the calling agent).
+    pub role: Option<String>,
+    /// The `next_cursor` of the page before (then `page` is not needed).
+    pub cursor: Option<String>,
+}
+
+impl ListTasks {
+    /// The path and query string it asks for.
+    pub fn path(&self) -> String {
+        format!(
+            "/tasks{}",
+            query(&[
+                ("status", self.status.clone()),
+                ("role", self.role.clone()),
+                ("page", self.page.map(|p| p.to_string())),
+                ("pageSize", self.page_size.map(|p| p.to_string())),
+                ("cursor", self.cursor.clone()),
+            ])
+        )
+    }
+}
+
 /// The answer to `POST /tasks/{id}/sandbox`: the sandbox and how to reach it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -547,6 +577,7 @@ impl std::fmt::Debug for E2bSandboxAccess {
     }
 }
 
+/// `/tasks`
 pub struct Tasks<'a>(pub(crate) &'a AgentCity);
 
 impl Tasks<'_> {
@@ -620,46 +651,25 @@ impl Tasks<'_> {
         )
     }
 
-    pub async fn list(
-        &self,
-        status: Option<&str>,
-        role: Option<&str>,
-        page: Option<u32>,
-    ) -> Result<Page<Task>, Error> {
-        self.list_at(status, role, page, None).await
-    }
-
-    /// [`Self::list`] after the page whose `next_cursor` is `cursor`.
-    pub async fn list_after(
-        &self,
-        status: Option<&str>,
-        role: Option<&str>,
-        cursor: &str,
-    ) -> Result<Page<Task>, Error> {
-        self.list_at(status, role, None, Some(cursor)).await
-    }
-
-    async fn list_at(
-        &self,
-        status: Option<&str>,
-        role: Option<&str>,
-        page: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Result<Page<Task>, Error> {
-        let path = format!(
-            "/tasks{}",
-            query(&[
-                ("status", status.map(str::to_owned)),
-                ("role", role.map(str::to_owned)),
-                ("page", page.map(|p| p.to_string())),
-                ("cursor", cursor.map(str::to_owned)),
-            ])
-        );
+    /// The caller's tasks, newest first: `city.tasks().list(&ListTasks { page: Some(1),
+    /// page_size: Some(20), status: Some("completed".into()), ..Default::default() })`.
+    pub async fn list(&self, filter: &ListTasks) -> Result<Page<Task>, Error> {
         decode(
             self.0
-                .call(Method::GET, &path, As::Either, NO_BODY, &[], true)
+                .call(Method::GET, &filter.path(), As::Either, NO_BODY, &[], true)
                 .await?,
         )
+    }
+
+    /// [`Self::list`] after the page whose `next_cursor` is `cursor` (the filter's own
+    /// `page` and `cursor` are not used).
+    pub async fn list_after(&self, filter: &ListTasks, cursor: &str) -> Result<Page<Task>, Error> {
+        let next = ListTasks {
+            page: None,
+            cursor: Some(cursor.to_owned()),
+            ..filter.clone()
+        };
+        self.list(&next).await
     }
 
     /// Agent: tasks assigned to it, waiting to start.
@@ -844,10 +854,12 @@ impl Tasks<'_> {
             .await
     }
 
-    /// The stream's URL and the headers to send (no request is made).
+    /// The stream's URL and the headers to send (no request is made). The URL is under
+    /// the stream base ([`crate::Builder::stream_url`], the stack's `StreamUrl`), which
+    /// is the API's base URL when none was set.
     pub fn stream_url(&self, id: &str) -> Result<(String, Headers), Error> {
         Ok((
-            format!("{}/api/v1/tasks/{id}/stream", self.0.base_url()),
+            format!("{}/api/v1/tasks/{id}/stream", self.0.stream_base_url()),
             self.0.auth_headers(As::Either)?,
         ))
     }
@@ -855,5 +867,33 @@ impl Tasks<'_> {
     /// Live events of a task, reconnecting with `Last-Event-ID` when a connection ends.
     pub fn stream(&self, id: &str) -> crate::TaskStream {
         crate::TaskStream::new(self.0.clone(), id.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_list_takes_page_page_size_status_and_cursor() {
+        // The seed: `city.tasks.list({ page: 1, pageSize: 20, status: "completed" })`.
+        let seed = ListTasks {
+            page: Some(1),
+            page_size: Some(20),
+            status: Some("completed".into()),
+            ..Default::default()
+        };
+        assert_eq!(seed.path(), "/tasks?status=completed&page=1&pageSize=20");
+        assert_eq!(ListTasks::default().path(), "/tasks");
+        let next = ListTasks {
+            role: Some("assigned".into()),
+            page_size: Some(100),
+            cursor: Some("eyJ=".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            next.path(),
+            "/tasks?role=assigned&pageSize=100&cursor=eyJ%3D"
+        );
     }
 }

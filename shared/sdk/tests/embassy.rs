@@ -251,7 +251,7 @@ async fn without_an_owner_session_nothing_is_sent() {
         .unwrap();
     let err = city.embassy().approvals(None, None).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Config(m) if m.contains("owner token")),
+        matches!(&err, Error::Authentication(f) if f.message.contains("owner token")),
         "{err:?}"
     );
 }

@@ -142,7 +142,7 @@ async fn errors_are_typed_by_status_with_code_and_details() {
 
     let nobody = AgentCity::builder().base_url(&base).build().unwrap();
     assert!(
-        matches!(nobody.agents().me().await, Err(Error::Config(_))),
+        matches!(nobody.agents().me().await, Err(Error::Authentication(_))),
         "no key, no call"
     );
 }

@@ -186,5 +186,5 @@ async fn an_owner_without_a_key_acts_for_itself() {
         .build()
         .unwrap();
     let err = nobody.webhooks().list(None).await.unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(matches!(err, Error::Authentication(_)), "{err:?}");
 }

@@ -281,5 +281,5 @@ async fn an_owner_without_a_key_creates_for_itself_and_nobody_cannot() {
         .build()
         .unwrap();
     let err = nobody.workflows().list(None, None).await.unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(matches!(err, Error::Authentication(_)), "{err:?}");
 }

@@ -477,6 +477,14 @@ pub async fn audit_page(
 ) -> Result<FeedPage<AuditEntry>, StoreError> {
     let low = since.map_or_else(|| AUDIT_PREFIX.to_owned(), |at| id_at(AUDIT_PREFIX, at));
     let high = before.map_or_else(|| format!("{AUDIT_PREFIX}~"), str::to_owned);
+    // A cursor older than `since`: nothing is between them (and DynamoDB refuses a
+    // BETWEEN whose bounds are reversed).
+    if low > high {
+        return Ok(FeedPage {
+            items: Vec::new(),
+            has_more: false,
+        });
+    }
     let (index, pk_name, sk_name, partition) = match agent {
         Some(agent) => (
             Some(GSI1.name),

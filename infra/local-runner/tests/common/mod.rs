@@ -87,6 +87,11 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
         limits: aicity_http::Limits::default(),
     });
+    let docs = Arc::new(docs::Docs {
+        clients: clients.clone(),
+        table: table.clone(),
+        limits: aicity_http::Limits::default(),
+    });
     let canary = Arc::new(Canary {
         clients: clients.clone(),
         table: table.clone(),
@@ -307,6 +312,10 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         .http("health", move |request| {
             let health = health.clone();
             async move { health::handle(&health, request).await }
+        })
+        .http("docs", move |request| {
+            let docs = docs.clone();
+            async move { docs::handle(&docs, request).await }
         })
         .event("canary", move |event| {
             let canary = canary.clone();

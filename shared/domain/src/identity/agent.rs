@@ -43,6 +43,19 @@ macro_rules! wire_enum {
             }
         }
 
+        /// One of the wire names.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($wire),+]))
+                    .into()
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -130,15 +143,19 @@ wire_enum!(
 );
 
 /// What an agent can do, with free-form tags for search.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capability {
     pub category: Category,
+    /// Free-form search tags, 1–50 characters each.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = tags_schema))]
     pub tags: Vec<String>,
 }
 
 /// Counters the task lifecycle keeps up to date.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentStats {
@@ -149,6 +166,7 @@ pub struct AgentStats {
 }
 
 /// Buyers' thumbs up and down on completed tasks: reputation signals.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedbackCounts {
@@ -204,6 +222,7 @@ pub const LIVENESS_WRITE_EVERY: std::time::Duration = std::time::Duration::from_
 pub const RECENT_OUTCOMES: usize = 10;
 
 /// One outcome as shown: what, on which task, when, and the score after it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecentOutcome {
@@ -215,6 +234,7 @@ pub struct RecentOutcome {
 }
 
 /// What anybody may see of an agent.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicProfile {
@@ -257,6 +277,7 @@ pub fn is_live(
 }
 
 /// What the agent itself and its owner see.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateProfile {
@@ -419,33 +440,87 @@ impl Agent {
 }
 
 /// `POST /agents`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterAgent {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub display_name: String,
     pub framework: Framework,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub description: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub model: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub capabilities: Vec<Capability>,
+    /// Price per task in cents for each category it offers (each among its capabilities).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = pricing_schema))]
     pub pricing: BTreeMap<Category, i64>,
+    /// Tasks it runs at once (default 3), within its trust tier's cap.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50))]
     pub max_concurrent_tasks: Option<u32>,
 }
 
 /// `PATCH /agents/me` and `PATCH /agents/:id`: every field optional, at least one given.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(min_properties = 1))]
 pub struct UpdateAgent {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub display_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub model: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub capabilities: Option<Vec<Capability>>,
+    /// Replaces every price; each must be for one of the agent's capabilities.
+    #[cfg_attr(feature = "openapi", schema(schema_with = pricing_schema))]
     pub pricing: Option<BTreeMap<Category, i64>>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50))]
     pub max_concurrent_tasks: Option<u32>,
     pub availability: Option<Availability>,
+}
+
+/// Prices in cents per category, 1 to [`MAX_PRICE_CENTS`] each.
+#[cfg(feature = "openapi")]
+fn pricing_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let price = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int64,
+        )))
+        .minimum(Some(1))
+        .maximum(Some(MAX_PRICE_CENTS));
+    let names = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(Category::ALL.iter().map(|c| c.as_str())));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(names))
+        .additional_properties(Some(AdditionalProperties::RefOr(price.into())))
+        .description(Some("Price per task in cents, by category."))
+        .build()
+}
+
+/// Tags of 1–50 characters.
+#[cfg(feature = "openapi")]
+fn tags_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let tag = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_TAG_CHARS));
+    ArrayBuilder::new()
+        .items(tag)
+        .max_items(Some(MAX_TAGS))
+        .build()
 }
 
 fn check_capabilities(errors: &mut Vec<FieldError>, capabilities: &[Capability]) {

@@ -13,6 +13,7 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_NAME_CHARS: usize = 100;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnerStatus {
@@ -65,11 +66,18 @@ fn check_email(errors: &mut Vec<FieldError>, email: &str) {
 }
 
 /// `POST /auth/sign-up`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, example = "Riley Chen")
+    )]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(format = Email, min_length = 5, max_length = 254, example = "riley@example.com"))]
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
     pub password: String,
 }
 
@@ -89,10 +97,16 @@ impl Validate for SignUp {
 
 /// `POST /auth/sign-in`. Only shape and size are checked: whether the password is
 /// right is the only thing a caller learns.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 254, example = "riley@example.com")
+    )]
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub password: String,
 }
 

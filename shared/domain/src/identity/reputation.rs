@@ -136,6 +136,7 @@ impl Record {
 }
 
 /// The dimensions (0–1000 each) and the confidence (0–100).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Reputation {

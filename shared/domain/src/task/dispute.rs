@@ -28,6 +28,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_RESPONSE_TIME: Duration = Duration::from_secs(48 * 3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DisputeReason {
     QualityBelowSpec,
@@ -39,6 +40,7 @@ pub enum DisputeReason {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DisputeStatus {
     Filed,
@@ -82,6 +84,8 @@ impl std::fmt::Display for DisputeStatus {
 
 /// Who a ruling favours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DisputeOutcome))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The whole charge back to the buyer (the agent's 85 % and the platform's 15 %);
@@ -96,6 +100,8 @@ pub enum Outcome {
 
 /// An admin's ruling, as stored on the dispute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DisputeResolution))]
 #[serde(rename_all = "camelCase")]
 pub struct Resolution {
     pub outcome: Outcome,
@@ -108,6 +114,7 @@ pub struct Resolution {
 
 /// A dispute as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Dispute {
     pub id: DisputeId,
@@ -171,9 +178,15 @@ impl Dispute {
 
 /// `POST /tasks/:id/dispute`
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileDispute {
     pub reason: DisputeReason,
+    /// What is wrong with the output (not blank).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 5_000, pattern = r"\S")
+    )]
     pub description: String,
 }
 
@@ -191,8 +204,13 @@ impl Validate for FileDispute {
 
 /// `POST /courts/disputes/:id/respond`
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RespondToDispute {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 5000, pattern = r"\S")
+    )]
     pub response: String,
 }
 
@@ -210,11 +228,18 @@ impl Validate for RespondToDispute {
 
 /// `POST /courts/disputes/:id/resolve`
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResolveDispute {
     pub outcome: Outcome,
+    /// Cents back to the buyer: only (and required) for a `split`, less than the charge.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub refund_amount: Option<i64>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2000, pattern = r"\S")
+    )]
     pub note: String,
 }
 

@@ -76,6 +76,7 @@ pub fn listed_price(
 
 /// The spread of the eligible agents' prices, in cents; all `None` without any.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriceSpread {
     pub min: Option<Cents>,
     pub p50: Option<Cents>,
@@ -160,6 +161,8 @@ pub fn rounded_mean(sum: i64, n: i64) -> Option<i64> {
 
 /// `history` of an estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = EstimateHistory))]
 #[serde(rename_all = "camelCase")]
 pub struct History {
     pub completed: i64,

@@ -36,23 +36,40 @@ pub const MAX_PROGRESS_CHARS: usize = 1_000;
 pub const MAX_ERROR_CHARS: usize = 2_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InputFile {
+    /// A plain file name (no directories), unique in the task.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 100_000))]
     pub content: String,
 }
 
 /// What a buyer gives: the fields every task type takes, and the fields of its task
 /// type's template (`crate::task::templates`), which submit checks against it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskInput {
+    /// What to do (not blank).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 10_000, pattern = r"\S")
+    )]
     pub description: String,
+    /// An http(s) URL of the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2_048, pattern = "^https?://")
+    )]
     pub repo: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100_000))]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub files: Vec<InputFile>,
     /// A workflow step's input: the output of the step before it (set by the platform;
     /// a buyer chaining tasks by hand may set it too).
@@ -66,13 +83,18 @@ pub struct TaskInput {
 
 /// `POST /tasks`
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubmitTask {
     pub task_type: Category,
+    /// The most the buyer pays, in cents: held from the owner's pool until the task ends.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
     pub max_budget: i64,
     pub input: TaskInput,
+    /// Hire this agent directly (another owner's, offering the task type within the budget).
     #[serde(default)]
     pub agent_id: Option<AgentId>,
+    /// A task of the caller's this one follows up on.
     #[serde(default)]
     pub parent_task_id: Option<TaskId>,
 }
@@ -158,6 +180,7 @@ impl Validate for SubmitTask {
 
 /// Why a task failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     QualityGate,
@@ -173,6 +196,7 @@ pub enum FailureReason {
 
 /// Thumbs up or down from the buyer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Feedback {
     Up,
@@ -181,6 +205,7 @@ pub enum Feedback {
 
 /// A task, as stored and as `GET /tasks/:id` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
     pub id: TaskId,
@@ -312,6 +337,7 @@ impl Task {
 
 /// Kinds of task events; the SSE stream uses them as event names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     Status,
@@ -324,6 +350,8 @@ pub enum EventType {
 
 /// One entry of a task's history, numbered from 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = TaskEventRecord))]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub seq: u64,

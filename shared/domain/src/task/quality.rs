@@ -23,6 +23,7 @@ pub struct Verdict {
 /// The quality gate's record of one assessment, kept for Courts
 /// (`GET /courts/assessments/:taskId`): what the buyer and the seller argue about.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Assessment {
     pub task_id: crate::ids::TaskId,

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a task is in its life. Wire names are the seed's snake_case statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Held, waiting for the submitting agent's owner to approve (the Embassy).

@@ -24,6 +24,8 @@ pub const COMMON_FIELDS: [&str; 5] = ["description", "repo", "code", "files", "p
 
 /// The closed set of field types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = TemplateFieldType))]
 pub enum FieldType {
     /// A short string (at most [`MAX_STRING_CHARS`] characters).
     #[serde(rename = "string")]
@@ -155,6 +157,8 @@ impl FieldType {
 
 /// One field of a template's input or output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = TemplateField))]
 pub struct Field {
     pub name: &'static str,
     #[serde(rename = "type")]
@@ -183,12 +187,15 @@ const fn opt(name: &'static str, kind: FieldType, description: &'static str) -> 
 
 /// What an agent returns: an object with these fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = TemplateOutput))]
 pub struct Output {
     pub fields: Vec<Field>,
 }
 
 /// `GET /tasks/templates/{taskType}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Template {
     pub task_type: Category,

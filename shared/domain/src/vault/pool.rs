@@ -10,6 +10,7 @@ use crate::validate::{Validate, check_range};
 pub const MIN_TOP_UP: i64 = 500;
 pub const MAX_TOP_UP: i64 = 1_000_000;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoTopUp {
@@ -43,13 +44,17 @@ impl Validate for AutoTopUp {
 }
 
 /// `POST /vault/pool/top-up`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TopUpRequest {
+    /// Cents, $5 to $10,000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 500, maximum = 1_000_000))]
     pub amount: i64,
     /// A payment method or test token; the local provider declines
     /// `tok_chargeDeclined` and `pm_card_chargeDeclined`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub payment_method: Option<String>,
 }
 

@@ -24,11 +24,11 @@ pub fn operations(r: &mut Registry) -> Vec<Op> {
         "type": "object",
         "required": ["status", "checks", "canary"],
         "properties": {
-            "status": {"const": "ok"},
+            "status": {"type": "string", "const": "ok"},
             "checks": {"type": "object", "properties": {"dynamodb": {
                 "type": "object",
                 "required": ["status", "latencyMs"],
-                "properties": {"status": {"const": "ok"}, "latencyMs": {"type": "integer", "minimum": 0}}
+                "properties": {"status": {"type": "string", "const": "ok"}, "latencyMs": {"type": "integer", "minimum": 0}}
             }}},
             "canary": {"oneOf": [{"type": "null"}, {
                 "type": "object",
