@@ -2,7 +2,7 @@
 # Both install what is missing (the .venv with moto, cargo-lambda, sam, cfn-lint; crates via cargo).
 # `make dev DYNAMODB=local` / `make test DYNAMODB=local`: DynamoDB on DynamoDB Local
 # (AWS's own engine, Java 17) while moto keeps serving SQS; the default is DYNAMODB=moto.
-.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas fuzz bench-routing api-check
+.PHONY: dev test lint smoke demo test-dynamodb-local build-lambdas fuzz bench bench-routing api-check
 export DYNAMODB
 
 dev:                  ## emulator + functions (cargo lambda watch) + HTTP API on :4000, pollers, schedules
@@ -33,6 +33,9 @@ build-lambdas:        ## release builds for arm64 Lambda, as `sam build` does
 
 fuzz:                 ## the randomized auditor on DynamoDB Local: AUDITOR_OPS (default 25,000) × AUDITOR_WORKERS (4), seed AUDITOR_SEED
 	scripts/fuzz.sh
+
+bench:                ## cold start and zipped size vs hello-world, cost per task lifecycle ($, WCU, RCU, SQS), handler CPU, throughput at 1/10/40, one owner's pool under load (docs/performance.md)
+	scripts/bench.sh
 
 bench-routing:        ## items read per routed task with 10, 100 and 1,000 agents in the category
 	scripts/bench-routing.sh

@@ -10,9 +10,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sqs: ctx.clients.sqs.clone(),
         routing_queue_url: env("ROUTING_QUEUE_URL")?,
         quality_queue_url: env("QUALITY_QUEUE_URL")?,
-        sandboxes: aicity_sandbox::from_env_with_key(
-            aicity_store::secrets::resolve_for("SANDBOX_PROVIDER", "e2b", "E2B_API_KEY").await?,
-        )?,
+        sandboxes: // The E2B key is read from SSM on the first sandbox call, not in the cold start.
+        aicity_sandbox::from_env_lazy(Box::new(|| {
+            Box::pin(async {
+                aicity_store::secrets::resolve("E2B_API_KEY")
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }))?,
         payments: aicity_vault::payments::from_env(ctx.clients.dynamodb.clone(), ctx.table.clone())
             .await?,
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),

@@ -6,9 +6,14 @@ async fn main() -> Result<(), lambda_http::Error> {
         sqs: ctx.clients.sqs.clone(),
         payments: aicity_vault::payments::from_env(ctx.clients.dynamodb.clone(), ctx.table.clone())
             .await?,
-        sandboxes: aicity_sandbox::from_env_with_key(
-            aicity_store::secrets::resolve_for("SANDBOX_PROVIDER", "e2b", "E2B_API_KEY").await?,
-        )?,
+        sandboxes: // The E2B key is read from SSM on the first sandbox call, not in the cold start.
+        aicity_sandbox::from_env_lazy(Box::new(|| {
+            Box::pin(async {
+                aicity_store::secrets::resolve("E2B_API_KEY")
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }))?,
         ctx,
         clock: std::sync::Arc::new(aicity_domain::task::timing::SystemClock),
         refund_window: aicity_tasks::settlement::refund_window_from_env()?,

@@ -5,6 +5,7 @@
 //! Invoke API (`cargo lambda watch`), polls each SQS event source and invokes its
 //! function with a real SQS event, and fires the schedules.
 
+pub mod billing;
 pub mod gateway;
 pub mod invoke;
 pub mod poller;

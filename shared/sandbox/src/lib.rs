@@ -12,6 +12,7 @@
 //! sandbox); never a platform secret such as the E2B API key.
 
 mod e2b;
+mod lazy;
 mod local;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use aicity_domain::ids::TaskId;
 use aicity_domain::task::model::TaskInput;
 
 pub use e2b::E2bSandboxes;
+pub use lazy::{KeySource, LazyE2b};
 pub use local::LocalSandboxes;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,8 +175,20 @@ pub fn from_env() -> Result<Box<dyn SandboxProvider>, SandboxError> {
     from_env_with_key(std::env::var("E2B_API_KEY").ok())
 }
 
-/// [`from_env`] with the E2B key given (a function resolves it at start, from
-/// `E2B_API_KEY` or the SSM parameter `E2B_API_KEY_PARAM` names).
+/// [`from_env`] for a function: with `e2b` selected and no `E2B_API_KEY` in the
+/// environment, the key comes from `source` (the SSM parameter `E2B_API_KEY_PARAM`
+/// names) on the first sandbox call, not at start ([`LazyE2b`]: no SSM round trip in
+/// the cold start).
+pub fn from_env_lazy(source: KeySource) -> Result<Box<dyn SandboxProvider>, SandboxError> {
+    let key_in_env = std::env::var("E2B_API_KEY").is_ok_and(|k| !k.trim().is_empty());
+    match std::env::var("SANDBOX_PROVIDER").as_deref() {
+        Ok("e2b") if !key_in_env => Ok(Box::new(LazyE2b::new(source))),
+        _ => from_env(),
+    }
+}
+
+/// [`from_env`] with the E2B key given (from `E2B_API_KEY` or the SSM parameter
+/// `E2B_API_KEY_PARAM` names).
 pub fn from_env_with_key(
     e2b_api_key: Option<String>,
 ) -> Result<Box<dyn SandboxProvider>, SandboxError> {

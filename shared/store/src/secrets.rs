@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use aws_config::BehaviorVersion;
 use tokio::sync::OnceCell;
 
 /// Reading a secret from SSM failed for another reason than its absence (no access,
@@ -32,7 +31,7 @@ async fn ssm() -> &'static aws_sdk_ssm::Client {
     static CLIENT: OnceCell<aws_sdk_ssm::Client> = OnceCell::const_new();
     CLIENT
         .get_or_init(|| async {
-            let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            let shared = crate::config::sdk_config_loader().load().await;
             aws_sdk_ssm::Client::new(&shared)
         })
         .await

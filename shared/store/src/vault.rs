@@ -481,9 +481,38 @@ pub fn explain(err: StoreError, transfers: &[Transfer]) -> VaultError {
 
 // ---- reads -------------------------------------------------------------------------
 
+/// Attributes a pool item has once [`pool`] created it.
+const POOL_ATTRIBUTES: [&str; 6] = [
+    "id",
+    "ownerId",
+    "available",
+    "held",
+    "balance",
+    "externalBalance",
+];
+
 /// The owner's pool, created empty on first read.
+///
+/// A consistent read first: a pool that exists is not written (a write per read cost a
+/// write unit, and a plain write to an item a transaction holds fails with
+/// `TransactionConflict`, which nothing retries). Only a missing pool, or one a
+/// transaction started without these attributes, takes the creating update.
 pub async fn pool(client: &Client, table: &str, owner: &OwnerId) -> Result<Pool, StoreError> {
     let key = pool_key(owner);
+    let existing = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key.to_map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::aws)?
+        .item;
+    if let Some(item) = existing
+        && POOL_ATTRIBUTES.iter().all(|a| item.contains_key(*a))
+    {
+        return Ok(serde_dynamo::from_item(item)?);
+    }
     let output = client
         .update_item()
         .table_name(table)

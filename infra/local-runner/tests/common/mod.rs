@@ -50,6 +50,9 @@ pub struct Knobs {
     pub webhook_timeout: Option<Duration>,
     /// The webhook delivery function's clock (failure streaks, auto-disable).
     pub webhook_clock: Arc<ManualClock>,
+    /// The request limits of every API function (the defaults unless set; benches
+    /// raise them so the limiter is not what they measure).
+    pub limits: Option<aicity_http::Limits>,
 }
 
 /// The Courts admin in tests, as `make dev` sets it.
@@ -85,12 +88,12 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         clients: clients.clone(),
         table: table.clone(),
         canary_queue_url: env["CANARY_QUEUE_URL"].clone(),
-        limits: aicity_http::Limits::default(),
+        limits: knobs.limits.unwrap_or_default(),
     });
     let docs = Arc::new(docs::Docs {
         clients: clients.clone(),
         table: table.clone(),
-        limits: aicity_http::Limits::default(),
+        limits: knobs.limits.unwrap_or_default(),
     });
     let canary = Arc::new(Canary {
         clients: clients.clone(),
@@ -102,7 +105,7 @@ pub fn parts(clients: &AwsClients, env: &BTreeMap<String, String>, knobs: Knobs)
         routing_queue_url: env.get("ROUTING_QUEUE_URL").cloned(),
         clients: clients.clone(),
         table: table.clone(),
-        limits: aicity_http::Limits::default(),
+        limits: knobs.limits.unwrap_or_default(),
     };
     let payments = || -> Box<dyn aicity_vault::PaymentProvider> {
         match &knobs.payments {

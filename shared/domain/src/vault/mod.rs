@@ -11,6 +11,7 @@
 
 pub mod ledger;
 pub mod pool;
+pub mod shards;
 
 pub use ledger::{Account, Ledger, LedgerError, Transfer, TransferKind};
 pub use pool::{AutoTopUp, MAX_TOP_UP, MIN_TOP_UP, TopUpRequest};

@@ -2,6 +2,7 @@
 //! emulators and development only) and `stripe` (PaymentIntents over HTTPS), chosen by
 //! `PAYMENT_PROVIDER`, which has no default.
 
+mod lazy;
 mod local;
 mod stripe;
 
@@ -11,6 +12,7 @@ use std::pin::Pin;
 use aicity_domain::ids::OwnerId;
 use aicity_domain::money::Cents;
 
+pub use lazy::LazyStripe;
 pub use local::{DECLINING_METHODS, LocalProvider};
 pub use stripe::StripeProvider;
 
@@ -172,13 +174,26 @@ impl<P: PaymentProvider + ?Sized> PaymentProvider for std::sync::Arc<P> {
 /// `make dev` and the tests do) or with `ALLOW_LOCAL_PAYMENTS=true` (development).
 /// `stripe` without its key starts too, and every payment answers
 /// `503 STRIPE_NOT_CONFIGURED`. The key is `STRIPE_SECRET_KEY`, or the SSM parameter
-/// `STRIPE_SECRET_KEY_PARAM` names ([`aicity_store::secrets`]), read once at start.
-/// Only an unknown provider name, or SSM failing, is a start-up error.
+/// `STRIPE_SECRET_KEY_PARAM` names ([`aicity_store::secrets`]), read once per instance
+/// on the first payment ([`LazyStripe`]: no SSM round trip in the cold start; SSM
+/// failing is that payment's 503). Only an unknown provider name is a start-up error.
 pub async fn from_env(
     dynamodb: aws_sdk_dynamodb::Client,
     table: String,
 ) -> Result<Box<dyn PaymentProvider>, PaymentError> {
-    from_settings(|name| std::env::var(name).ok(), dynamodb, table).await
+    let var = |name: &str| std::env::var(name).ok();
+    if stripe_key_in_ssm(var) {
+        return Ok(Box::new(LazyStripe::new(dynamodb, table)));
+    }
+    from_settings(var, dynamodb, table).await
+}
+
+/// Stripe selected, its key not in the environment but named in SSM.
+fn stripe_key_in_ssm(var: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+    var("PAYMENT_PROVIDER").as_deref().map(str::trim) == Some("stripe")
+        && !set("STRIPE_SECRET_KEY")
+        && set("STRIPE_SECRET_KEY_PARAM")
 }
 
 /// [`from_env`] with the variables read through `var`.
