@@ -499,15 +499,19 @@ const POOL_ATTRIBUTES: [&str; 6] = [
 /// transaction started without these attributes, takes the creating update.
 pub async fn pool(client: &Client, table: &str, owner: &OwnerId) -> Result<Pool, StoreError> {
     let key = pool_key(owner);
-    let existing = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key.to_map()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(StoreError::aws)?
-        .item;
+    // Boxed: the SDK's futures are large, and this one sits deep in submit's (a debug
+    // build's worker stack overflowed without it).
+    let existing = Box::pin(
+        client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key.to_map()))
+            .consistent_read(true)
+            .send(),
+    )
+    .await
+    .map_err(StoreError::aws)?
+    .item;
     if let Some(item) = existing
         && POOL_ATTRIBUTES.iter().all(|a| item.contains_key(*a))
     {
@@ -532,9 +536,8 @@ pub async fn pool(client: &Client, table: &str, owner: &OwnerId) -> Result<Pool,
         .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
         .expression_attribute_values(":zero", AttributeValue::N("0".into()))
         .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(StoreError::aws)?;
+        .send();
+    let output = Box::pin(output).await.map_err(StoreError::aws)?;
     let item = output.attributes.unwrap_or_default();
     Ok(serde_dynamo::from_item(item)?)
 }
